@@ -1,0 +1,28 @@
+#pragma once
+// What placement knows of each worker's live load: published by the load model (src/load) as an
+// immutable snapshot and swapped into placement by pointer. Placement never reads metrics itself.
+
+#include <cstdint>
+#include <vector>
+
+namespace spoa::routing {
+
+enum class worker_state : std::uint8_t {
+  unknown,  // no data yet (or offline `route` mode): treated as healthy at nominal capacity
+  healthy,
+  hot,      // saturated: takes no new keys while another worker of its pool has headroom
+  down,     // unreachable or failing: takes nothing, its remembered keys move
+};
+
+struct worker_load {
+  worker_state state = worker_state::unknown;
+  // Live multiplier on the worker's configured weight: 1 = nominal, < 1 = busier than its
+  // weight suggests, 0 = take nothing new. Stale data decays toward 1 (neutral).
+  double capacity = 1.0;
+};
+
+struct load_view {
+  std::vector<worker_load> workers;  // index = worker index in the config; may be shorter
+};
+
+}  // namespace spoa::routing
