@@ -3,7 +3,8 @@
 // embedded default document (default_config.yaml, printed by `synapse-spoa print-default-config`)
 // restates them for the reference topology on loopback ports.
 //
-// Loading (YAML -> these structs, with validation and exact error messages) lives in load.hpp.
+// Loading (YAML -> these structs, with validation and exact error messages) lives in load.hpp;
+// the accepted range of every value is documented in default_config.yaml.
 
 #include <chrono>
 #include <cstdint>
@@ -26,6 +27,8 @@ struct pool {
   std::string backend;  // HAProxy backend name, e.g. "synapse_room"
   balance_mode balance = balance_mode::least_loaded;
   routing::key_kind key = routing::key_kind::none;  // default key for rules targeting this pool
+
+  bool operator==(const pool&) const = default;
 };
 
 // One Synapse process.
@@ -36,6 +39,8 @@ struct worker {
   double weight = 1.0;  // relative capacity, > 0
   std::string metrics;  // "http://HOST:PORT/PATH" scraped for live load; empty = not scraped
   bool drain = false;   // take no new keys, move remembered keys away gradually
+
+  bool operator==(const worker&) const = default;
 };
 
 struct placement {
@@ -51,6 +56,8 @@ struct placement {
   std::string snapshot;                       // msgpack snapshot path; empty = no persistence
   std::chrono::milliseconds snapshot_interval{60'000};
   std::chrono::milliseconds load_half_life{10'000};  // decay of the agent's own request rates
+
+  bool operator==(const placement&) const = default;
 };
 
 struct load {
@@ -60,10 +67,12 @@ struct load {
   double ewma_alpha = 0.3;                       // weight of the newest scrape
   double hot_cpu = 0.85;                         // CPU utilisation (cores) that makes a worker hot
   double cool_cpu = 0.70;                        // ... and below which it is healthy again
-  double hot_reactor_lag = 0.050;                // mean reactor tick seconds
+  double hot_reactor_lag = 0.050;                // mean reactor tick seconds (YAML: a duration)
   double cool_reactor_lag = 0.020;
   int down_after_failures = 3;                   // consecutive failed scrapes -> down
   std::chrono::milliseconds stale_after{10'000};  // no fresh data: decay toward neutral
+
+  bool operator==(const load&) const = default;
 };
 
 struct spop {
@@ -73,6 +82,8 @@ struct spop {
   std::size_t max_connections = 1024;
   std::size_t max_pipelined = 256;            // frames decoded but not yet answered per connection
   std::vector<std::string> allow_from;        // empty = any source address
+
+  bool operator==(const spop&) const = default;
 };
 
 struct agent_config {
