@@ -214,6 +214,7 @@ class loader {
   bool read_bool(const field& f) const;
   std::chrono::milliseconds read_duration(const field& f) const;
   routing::key_kind read_key_kind(const field& f) const;
+  std::string read_listen(const field& f) const;
 
   void read_pools(const field& f, agent_config& c) const;
   void read_workers(const field& f, agent_config& c) const;
@@ -385,6 +386,17 @@ routing::key_kind loader::read_key_kind(const field& f) const {
   fail_value(f, "expected room, user, origin or none");
 }
 
+std::string loader::read_listen(const field& f) const {
+  std::string s = read_string(f);
+  const auto ep = parse_endpoint(s);
+  // The agent binds without resolving names, so a listen address must be an IP literal; saying
+  // so here keeps check-config and run in agreement.
+  if (!ep || ep->host.find('/') != std::string::npos || !is_address_or_cidr(ep->host)) {
+    fail_value(f, "expected IP:PORT or [IPV6]:PORT");
+  }
+  return s;
+}
+
 const pool& loader::pool_ref(const field& f, const agent_config& c) const {
   const std::string name = read_string(f);
   if (const pool* p = find_pool(c, name)) return *p;
@@ -404,14 +416,8 @@ agent_config loader::read_document(const YAML::Node& root_node) {
   const field& pools = require(top, "pools");
   const field& workers = require(top, "workers");
 
-  if (const field* f = top.find("listen")) {
-    c.listen = read_string(*f);
-    if (!parse_endpoint(c.listen)) fail_value(*f, "expected HOST:PORT or [IPV6]:PORT");
-  }
-  if (const field* f = top.find("metrics_listen")) {
-    c.metrics_listen = read_string(*f);
-    if (!parse_endpoint(c.metrics_listen)) fail_value(*f, "expected HOST:PORT or [IPV6]:PORT");
-  }
+  if (const field* f = top.find("listen")) c.listen = read_listen(*f);
+  if (const field* f = top.find("metrics_listen")) c.metrics_listen = read_listen(*f);
   if (const field* f = top.find("log_level")) {
     c.log_level = read_string(*f);
     if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&

@@ -345,10 +345,10 @@ const bad_case bad_cases[] = {
      "overload_factor, overload_after, affinity_ttl, max_keys, max_moves_per_second, hash_key, "
      "snapshot, snapshot_interval, load_half_life)"},
     {kBase "listen: 127.0.0.1\n",
-     "t.yaml:5:9: listen: expected HOST:PORT or [IPV6]:PORT (got '127.0.0.1')"},
+     "t.yaml:5:9: listen: expected IP:PORT or [IPV6]:PORT (got '127.0.0.1')"},
     {kBase "listen: [a]\n", "t.yaml:5:9: listen: expected a string (got a sequence)"},
     {kBase "metrics_listen: '::1:9464'\n",
-     "t.yaml:5:17: metrics_listen: expected HOST:PORT or [IPV6]:PORT (got '::1:9464')"},
+     "t.yaml:5:17: metrics_listen: expected IP:PORT or [IPV6]:PORT (got '::1:9464')"},
     {kBase "log_level: verbose\n",
      "t.yaml:5:12: log_level: expected debug, info, warn or error (got 'verbose')"},
     {kBase "placement:\n  balance_factor: 0.9\n",
@@ -502,6 +502,9 @@ const bad_case bad_cases[] = {
     {kBase "placement:\n  hash_key: [1]\n",
      "t.yaml:6:13: placement.hash_key: expected a string (got a sequence)"},
     {kBase "? [a]\n: 1\n", "t.yaml:5:3: (root): keys must be plain strings"},
+    // The agent binds without resolving names.
+    {kBase "listen: localhost:12345\n",
+     "t.yaml:5:9: listen: expected IP:PORT or [IPV6]:PORT (got 'localhost:12345')"},
     // Several documents in one file: which one was meant is ambiguous.
     {kBase "---\n" kBase, "t.yaml:6:1: (root): expected one YAML document, found 2"},
     // A pool name that HAProxy could not use in a variable.
