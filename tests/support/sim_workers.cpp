@@ -157,8 +157,8 @@ std::optional<options> parse_args(int argc, char** argv, std::string& error) {
       auto v = value();
       if (!v) return std::nullopt;
       auto d = parse_double(*v);
-      if (!d || *d <= 0 || *d > 60) {
-        error = "--cpu-per-request must be a number of seconds in (0, 60], got '" +
+      if (!d || *d < 0 || *d > 60) {
+        error = "--cpu-per-request must be a number of seconds in [0, 60], got '" +
                 std::string(*v) + "'";
         return std::nullopt;
       }
