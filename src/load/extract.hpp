@@ -1,0 +1,40 @@
+#pragma once
+// One /metrics body reduced to the handful of numbers the load model uses
+// (reference synapse-metrics.md §3-§4). Everything else in the body is skipped by name without
+// being decoded or allocated.
+
+#include <limits>
+#include <string>
+#include <string_view>
+
+namespace spoa::load {
+
+// Cumulative values as scraped; NaN = the family was absent. Deltas are taken by the model.
+struct scrape {
+  static constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  double cpu_seconds = nan;  // process_cpu_seconds_total (user + system)
+  double start_time = nan;   // process_start_time_seconds: a change means a restart
+  double tick_sum = nan;     // python_twisted_reactor_tick_time_sum
+  double tick_count = nan;   // python_twisted_reactor_tick_time_count
+  // Σ synapse_http_server_in_flight_requests_count over all series except the long-poll servlets
+  // SyncRestServlet and EventStreamRestServlet, which sit idle for ~30 s by design. A LaterGauge
+  // emits no series for a servlet with nothing in flight, so absent means 0, not unknown.
+  double in_flight = 0;
+  double sched_sum = nan;          // synapse_storage_schedule_time_sum (Σ over series)
+  double sched_count = nan;        // synapse_storage_schedule_time_count (Σ over series)
+  double reactor_last_seen = nan;  // python_twisted_reactor_last_seen, seconds
+};
+
+struct extract_result {
+  bool ok = false;
+  scrape value;
+  std::string error;  // the parser's "line N: ..." message, or why the body is not usable
+};
+
+// Parses `body` (Prometheus text 0.0.4, OpenMetrics tolerated) with promtext::parse. Fails when
+// the body is malformed (a scrape is all-or-nothing) or carries neither process_cpu_seconds_total
+// nor python_twisted_reactor_tick_time_count (then it is not a Synapse worker's metrics, or
+// metrics are disabled) — the model counts either as a failed scrape.
+extract_result extract(std::string_view body);
+
+}  // namespace spoa::load

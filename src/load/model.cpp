@@ -1,0 +1,266 @@
+#include "load/model.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <utility>
+
+namespace spoa::load {
+
+namespace {
+
+using routing::worker_state;
+
+void ewma(double& x, double sample, double alpha) {
+  x = std::isnan(x) ? sample : alpha * sample + (1.0 - alpha) * x;
+}
+
+bool finite(double v) {
+  return std::isfinite(v);
+}
+
+// Δb/Δa-style helper: the increase of a cumulative counter, or NaN when either side is absent or
+// the counter went down (a reset: the delta is dropped).
+double increase(double before, double after) {
+  if (!finite(before) || !finite(after) || after < before) return worker_status::nan;
+  return after - before;
+}
+
+std::string fixed(double v, int precision) {
+  std::array<char, 64> buf{};
+  auto r =
+      std::to_chars(buf.data(), buf.data() + buf.size(), v, std::chars_format::fixed, precision);
+  if (r.ec != std::errc{}) return "?";
+  return std::string(buf.data(), r.ptr);
+}
+
+}  // namespace
+
+const char* to_string(routing::worker_state s) {
+  switch (s) {
+    case worker_state::unknown:
+      return "unknown";
+    case worker_state::healthy:
+      return "healthy";
+    case worker_state::hot:
+      return "hot";
+    case worker_state::down:
+      return "down";
+  }
+  return "?";
+}
+
+model::model(options opts, std::size_t workers) : opts_(opts), workers_(workers) {
+  for (std::size_t i = 0; i < workers_.size(); ++i)
+    workers_[i].name = "worker" + std::to_string(i);
+}
+
+model::model(options opts, std::vector<std::string> names) : opts_(opts), workers_(names.size()) {
+  for (std::size_t i = 0; i < workers_.size(); ++i)
+    workers_[i].name = std::move(names[i]);
+}
+
+void model::take_deltas(worker& w, const scrape& s, std::uint64_t now_ms) {
+  worker_status& st = w.status;
+  const double alpha = std::clamp(opts_.ewma_alpha, 1e-6, 1.0);
+  if (w.has_prev) {
+    const bool restarted =
+        finite(s.start_time) && finite(w.prev.start_time) && s.start_time != w.prev.start_time;
+    const double dt = now_ms > w.prev_ms ? static_cast<double>(now_ms - w.prev_ms) / 1000.0 : 0.0;
+    if (!restarted && dt > 0) {
+      const double cpu = increase(w.prev.cpu_seconds, s.cpu_seconds);
+      if (finite(cpu)) ewma(st.cpu, cpu / dt, alpha);
+      const double ticks = increase(w.prev.tick_count, s.tick_count);
+      const double tick_time = increase(w.prev.tick_sum, s.tick_sum);
+      if (finite(ticks) && finite(tick_time) && ticks > 0) {
+        ewma(st.reactor_lag, tick_time / ticks, alpha);
+      }
+      const double scheds = increase(w.prev.sched_count, s.sched_count);
+      const double sched_time = increase(w.prev.sched_sum, s.sched_sum);
+      if (finite(scheds) && finite(sched_time) && scheds > 0) {
+        ewma(st.db_wait, sched_time / scheds, alpha);
+      }
+    }
+  }
+  w.prev = s;
+  w.prev_ms = now_ms;
+  w.has_prev = true;
+  if (finite(s.in_flight)) ewma(st.in_flight, s.in_flight, alpha);
+}
+
+worker_state model::evaluate(const worker& w) const {
+  const worker_status& st = w.status;
+  if (std::isnan(st.cpu) && std::isnan(st.reactor_lag)) return worker_state::unknown;
+  const bool use_in_flight = opts_.hot_in_flight > 0;
+  const double cool_in_flight =
+      opts_.cool_in_flight > 0 ? opts_.cool_in_flight : 0.75 * opts_.hot_in_flight;
+  // NaN compares false: an absent signal neither heats nor keeps hot.
+  const bool hot_now = st.cpu >= opts_.hot_cpu || st.reactor_lag >= opts_.hot_reactor_lag ||
+                       (use_in_flight && st.in_flight >= opts_.hot_in_flight);
+  const bool cool_now = !(st.cpu > opts_.cool_cpu) && !(st.reactor_lag > opts_.cool_reactor_lag) &&
+                        !(use_in_flight && st.in_flight > cool_in_flight);
+  if (w.health == worker_state::hot) return cool_now ? worker_state::healthy : worker_state::hot;
+  return hot_now ? worker_state::hot : worker_state::healthy;
+}
+
+double model::utilisation(const worker_status& st) const {
+  double u = 0;
+  if (finite(st.cpu) && opts_.hot_cpu > 0) u = std::max(u, st.cpu / opts_.hot_cpu);
+  if (finite(st.reactor_lag) && opts_.hot_reactor_lag > 0) {
+    u = std::max(u, st.reactor_lag / opts_.hot_reactor_lag);
+  }
+  if (finite(st.in_flight) && opts_.hot_in_flight > 0) {
+    u = std::max(u, st.in_flight / opts_.hot_in_flight);
+  }
+  return u;
+}
+
+double model::healthy_capacity(const worker_status& st) const {
+  const double u = utilisation(st);
+  const double knee = std::clamp(opts_.capacity_knee, 0.0, 0.99);
+  if (u <= knee) return 1.0;
+  if (u >= 1.0) return opts_.capacity_at_hot;
+  return 1.0 - (u - knee) / (1.0 - knee) * (1.0 - opts_.capacity_at_hot);
+}
+
+// Sets the fresh (non-stale) capacity and the status from the health state.
+void model::refresh(worker& w) {
+  switch (w.health) {
+    case worker_state::unknown:
+      w.fresh_capacity = 1.0;
+      break;
+    case worker_state::healthy:
+      w.fresh_capacity = healthy_capacity(w.status);
+      break;
+    case worker_state::hot:
+      w.fresh_capacity = opts_.hot_capacity;
+      break;
+    case worker_state::down:
+      w.fresh_capacity = 0.0;
+      break;
+  }
+  w.status.state = w.health;
+  w.status.capacity = w.fresh_capacity;
+}
+
+void model::on_success(std::size_t index, const scrape& s, std::uint64_t now_ms,
+                       double scrape_seconds) {
+  if (index >= workers_.size()) return;
+  worker& w = workers_[index];
+  worker_status& st = w.status;
+  ++st.scrapes_ok;
+  st.last_scrape_ms = now_ms;
+  st.last_scrape_seconds = scrape_seconds;
+  st.last_success_ms = now_ms;
+  w.has_success = true;
+
+  const bool first_after_down = w.health == worker_state::down && w.successes_since_down == 0;
+  if (first_after_down) {
+    // The smoothed values and the baseline describe the worker before it failed.
+    st.cpu = st.reactor_lag = st.in_flight = st.db_wait = worker_status::nan;
+    w.has_prev = false;
+  }
+  take_deltas(w, s, now_ms);
+
+  const bool blocked =
+      opts_.blocked_reactor_seconds > 0 && s.reactor_last_seen >= opts_.blocked_reactor_seconds;
+  if (blocked) {
+    ++st.consecutive_failures;
+    st.last_error = "reactor blocked for " + fixed(s.reactor_last_seen, 1) + " s";
+    w.successes_since_down = 0;
+    if (st.consecutive_failures >= std::max(1, opts_.down_after_failures)) {
+      w.health = worker_state::down;
+    } else if (w.health != worker_state::down) {
+      w.health = worker_state::hot;
+    }
+    refresh(w);
+    return;
+  }
+  st.consecutive_failures = 0;
+  st.last_error.clear();
+  if (w.health == worker_state::down) {
+    if (w.successes_since_down == 0) {
+      w.successes_since_down = 1;
+      refresh(w);
+      return;
+    }
+    w.successes_since_down = 0;
+    w.health = worker_state::unknown;
+  }
+  w.health = evaluate(w);
+  refresh(w);
+}
+
+void model::on_failure(std::size_t index, std::string_view why, std::uint64_t now_ms,
+                       double scrape_seconds) {
+  if (index >= workers_.size()) return;
+  worker& w = workers_[index];
+  worker_status& st = w.status;
+  ++st.scrapes_failed;
+  st.last_scrape_ms = now_ms;
+  st.last_scrape_seconds = scrape_seconds;
+  ++st.consecutive_failures;
+  st.last_error = std::string(why);
+  w.successes_since_down = 0;
+  if (st.consecutive_failures >= std::max(1, opts_.down_after_failures)) {
+    w.health = worker_state::down;
+  }
+  refresh(w);
+}
+
+std::shared_ptr<const routing::load_view> model::publish(std::uint64_t now_ms,
+                                                         std::vector<std::string>* changes) {
+  auto view = std::make_shared<routing::load_view>();
+  view->workers.resize(workers_.size());
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    worker& w = workers_[i];
+    worker_state state = w.health;
+    double capacity = w.fresh_capacity;
+    if (w.health != worker_state::down && w.has_success) {
+      const std::uint64_t age =
+          now_ms > w.status.last_success_ms ? now_ms - w.status.last_success_ms : 0;
+      if (age > opts_.stale_after_ms) {
+        const double half_life =
+            static_cast<double>(std::max<std::uint64_t>(opts_.stale_after_ms, 1));
+        const double over = static_cast<double>(age - opts_.stale_after_ms);
+        state = worker_state::unknown;
+        capacity = 1.0 + (w.fresh_capacity - 1.0) * std::exp2(-over / half_life);
+      }
+    }
+    w.status.state = state;
+    w.status.capacity = capacity;
+    view->workers[i] = routing::worker_load{state, capacity};
+    if (state != w.published) {
+      if (changes != nullptr) changes->push_back(describe(w, w.published, now_ms));
+      w.published = state;
+    }
+  }
+  return view;
+}
+
+std::string model::describe(const worker& w, worker_state from, std::uint64_t now_ms) const {
+  const worker_status& st = w.status;
+  std::string out = w.name + ": " + to_string(from) + " -> " + to_string(st.state) + " (";
+  if (st.state == worker_state::down) {
+    out += std::to_string(st.consecutive_failures) + " consecutive failures: " + st.last_error;
+  } else if (st.state == worker_state::unknown && w.has_success && now_ms > st.last_success_ms) {
+    out += "no successful scrape for " +
+           fixed(static_cast<double>(now_ms - st.last_success_ms) / 1000.0, 1) + " s";
+  } else {
+    out += "cpu " + (finite(st.cpu) ? fixed(st.cpu, 2) : std::string("n/a"));
+    out +=
+        ", lag " + (finite(st.reactor_lag) ? fixed(st.reactor_lag, 3) + " s" : std::string("n/a"));
+    out += ", in flight " + (finite(st.in_flight) ? fixed(st.in_flight, 1) : std::string("n/a"));
+    if (!st.last_error.empty()) out += ", " + st.last_error;
+  }
+  out += ")";
+  return out;
+}
+
+const worker_status& model::status(std::size_t index) const {
+  static const worker_status none{};
+  return index < workers_.size() ? workers_[index].status : none;
+}
+
+}  // namespace spoa::load

@@ -1,0 +1,152 @@
+#pragma once
+// The load model: per-worker rates from consecutive scrapes, smoothed, turned into a health state
+// and a capacity factor, and published as an immutable routing::load_view for placement.
+//
+// Signals (reference synapse-metrics.md §3-§4), per worker, from two consecutive successful
+// scrapes a and b taken Δt = (b.now_ms − a.now_ms) / 1000 seconds apart:
+//   cpu          = Δprocess_cpu_seconds_total / Δt, in cores. Synapse is one Python process under
+//                  the GIL, so ~1.0 means saturated.
+//   reactor lag  = Δtick_time_sum / Δtick_time_count: the mean Twisted reactor tick over the
+//                  interval, in seconds (no sample when no tick completed).
+//   db wait      = Δschedule_time_sum / Δschedule_time_count: seconds waiting for a DB connection
+//                  per query. Reported only (status, dashboard): every worker shares one database,
+//                  so a slow database makes all workers wait and moving keys would not help.
+//   in flight    = the scrape's in-flight gauge (already a level, no delta needed).
+// Each is smoothed by an EWMA, x ← α·sample + (1 − α)·x, starting at the first sample.
+//
+// Restarts: a counter that decreases drops that counter's delta; a changed
+// process_start_time_seconds drops every delta of that scrape. The smoothed values and the state
+// are kept (a restarted worker is still the same worker); the new values become the baseline.
+//
+// States (routing::worker_state), with hysteresis so a worker near a threshold does not flap:
+//   unknown → healthy|hot  on the first scrape that yields a CPU or reactor-lag value (two
+//                          successful scrapes), by the hot rule below;
+//   healthy → hot          when cpu ≥ hot_cpu, or lag ≥ hot_reactor_lag, or (if used)
+//                          in_flight ≥ hot_in_flight;
+//   hot → healthy          only when cpu ≤ cool_cpu and lag ≤ cool_reactor_lag and (if used)
+//                          in_flight ≤ cool_in_flight; between the bands the state holds;
+//   any → down             after down_after_failures consecutive failed scrapes. A scrape whose
+//                          python_twisted_reactor_last_seen ≥ blocked_reactor_seconds counts as a
+//                          failure too (the metrics thread answers while the reactor is stuck —
+//                          reference §1) and makes the worker hot at once;
+//   down → healthy|hot     after TWO consecutive successful scrapes: the first sets a fresh
+//                          baseline (and clears the smoothed values, which describe the worker
+//                          before it failed), the second gives fresh deltas. One lone success
+//                          after failures is often a process that answers once while restarting
+//                          or dying; the price is one extra scrape interval of recovery.
+// A signal that is absent (NaN) neither makes a worker hot nor keeps it hot.
+//
+// Capacity (routing::worker_load::capacity, a multiplier on the configured weight):
+//   u = max(cpu / hot_cpu, lag / hot_reactor_lag, in_flight / hot_in_flight if used), so u = 1
+//   is the hot threshold of the most loaded signal;
+//   healthy: 1 while u ≤ capacity_knee, then linear down to capacity_at_hot at u = 1;
+//            never above 1: an idle-looking worker is not made more attractive than its weight,
+//            because the data is one interval old and everyone would herd onto it (Mitzenmacher,
+//            "How Useful Is Old Information?", IEEE TPDS 11(1), 2000). The agent's own bounded
+//            load does the fine balancing; metrics only scale it down;
+//   hot:     hot_capacity (small but > 0, so a pool whose workers are all hot still shares);
+//   down:    0;   unknown without data: 1.
+// Staleness: when the last successful scrape is older than stale_after_ms and the worker is not
+// down (scrapes stopped or keep timing out below the down threshold), the published state is
+// unknown and the capacity decays toward 1 with a half-life of stale_after_ms:
+//   capacity = 1 + (fresh − 1) · 2^(−(age − stale_after_ms) / stale_after_ms),
+// so stale data neither pins a worker as hot nor keeps an idle-looking one attractive.
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "load/extract.hpp"
+#include "routing/load_view.hpp"
+
+namespace spoa::load {
+
+struct options {
+  double ewma_alpha = 0.3;  // weight of the newest sample, in (0, 1]
+  double hot_cpu = 0.85;    // cores
+  double cool_cpu = 0.70;
+  double hot_reactor_lag = 0.050;  // seconds per reactor tick
+  double cool_reactor_lag = 0.020;
+  int down_after_failures = 3;  // consecutive failed scrapes; values < 1 act as 1
+  std::uint64_t stale_after_ms = 10'000;
+  double hot_in_flight = 0;               // requests; 0 = signal not used for state or capacity
+  double cool_in_flight = 0;              // 0 = 0.75 × hot_in_flight
+  double blocked_reactor_seconds = 10.0;  // reactor_last_seen at or above = failure; 0 = off
+  double capacity_knee = 0.5;             // u at or below which a healthy worker has capacity 1
+  double capacity_at_hot = 0.25;          // healthy capacity as u reaches 1
+  double hot_capacity = 0.1;              // capacity of a hot worker, > 0
+};
+
+struct worker_status {
+  static constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  routing::worker_state state = routing::worker_state::unknown;  // as last published/updated
+  double cpu = nan;                                              // cores, EWMA
+  double reactor_lag = nan;                                      // seconds per tick, EWMA
+  double in_flight = nan;                                        // requests, EWMA
+  double db_wait = nan;  // seconds of DB-connection wait per query, EWMA
+  int consecutive_failures = 0;
+  std::uint64_t last_success_ms = 0;
+  std::uint64_t last_scrape_ms = 0;
+  double last_scrape_seconds = 0;  // duration of the last scrape
+  std::uint64_t scrapes_ok = 0;
+  std::uint64_t scrapes_failed = 0;
+  std::string last_error;  // cleared by a good scrape
+  double capacity = 1.0;   // as last published/updated
+};
+
+// Not thread-safe: one owner (the scraper's strand) calls everything; placement only sees the
+// published snapshots, which are immutable.
+class model {
+ public:
+  // Workers are identified by index (the config's worker order); change messages name them
+  // "worker<i>" or by `names`.
+  model(options opts, std::size_t workers);
+  model(options opts, std::vector<std::string> names);
+
+  // Out-of-range worker indexes are ignored.
+  void on_success(std::size_t worker, const scrape& s, std::uint64_t now_ms, double scrape_seconds);
+  void on_failure(std::size_t worker, std::string_view why, std::uint64_t now_ms,
+                  double scrape_seconds);
+
+  // Recomputes staleness and returns the snapshot for placement; appends to `changes` one line
+  // per worker whose published state changed since the previous call, e.g.
+  // "room2: healthy -> hot (cpu 0.93, lag 0.012 s)".
+  std::shared_ptr<const routing::load_view> publish(std::uint64_t now_ms,
+                                                    std::vector<std::string>* changes = nullptr);
+
+  // Out-of-range indexes get a default status.
+  const worker_status& status(std::size_t worker) const;
+  std::size_t size() const { return workers_.size(); }
+
+ private:
+  struct worker {
+    std::string name;
+    worker_status status;
+    routing::worker_state health = routing::worker_state::unknown;  // from data, before staleness
+    routing::worker_state published = routing::worker_state::unknown;
+    bool has_prev = false;
+    scrape prev;
+    std::uint64_t prev_ms = 0;
+    bool has_success = false;
+    int successes_since_down = 0;
+    double fresh_capacity = 1.0;
+  };
+
+  void take_deltas(worker& w, const scrape& s, std::uint64_t now_ms);
+  routing::worker_state evaluate(const worker& w) const;
+  double utilisation(const worker_status& st) const;
+  double healthy_capacity(const worker_status& st) const;
+  void refresh(worker& w);
+  std::string describe(const worker& w, routing::worker_state from, std::uint64_t now_ms) const;
+
+  options opts_;
+  std::vector<worker> workers_;
+};
+
+const char* to_string(routing::worker_state s);
+
+}  // namespace spoa::load
