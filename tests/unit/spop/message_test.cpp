@@ -254,12 +254,14 @@ TEST(Ack, AbandonRemovesTheFrame) {
 TEST(Ack, ReaderIsStrict) {
   action a;
   {
-    ack_reader r(bytes_of(wire(R"(01 02 02 01 "a" 00)")));  // set-var with 2 args
+    const std::string w = wire(R"(01 02 02 01 "a" 00)");  // set-var with 2 args
+    ack_reader r(bytes_of(w));
     EXPECT_FALSE(r.next(a));
     EXPECT_EQ(r.error(), status::invalid);
   }
   {
-    ack_reader r(bytes_of(wire(R"(02 02 05 01 "a")")));  // scope 5
+    const std::string w = wire(R"(02 02 05 01 "a")");  // scope 5
+    ack_reader r(bytes_of(w));
     EXPECT_FALSE(r.next(a));
     EXPECT_EQ(r.error(), status::invalid);
   }
