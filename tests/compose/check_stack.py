@@ -488,6 +488,64 @@ def check_homeserver_template_renders():
         raise AssertionError("rendering without SYNAPSE_MACAROON_SECRET_KEY succeeded")
 
 
+def _dockerfile_stages() -> list[dict]:
+    """Each stage of compose/Dockerfile: base image, apt-get install packages, other lines."""
+    text = (COMPOSE / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    stages: list[dict] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        word, _, rest = line.partition(" ")
+        if word == "FROM":
+            stages.append({"from": rest.split()[0], "packages": set(), "lines": []})
+            continue
+        stages[-1]["lines"].append(line)
+        if word == "RUN" and "apt-get install" in rest:
+            after = rest.split("apt-get install", 1)[1].split("&&", 1)[0]
+            stages[-1]["packages"] |= {w for w in after.split() if not w.startswith("-")}
+    return stages
+
+
+RUNTIME_BASE = {"libc6", "libstdc++6", "libgcc-s1"}  # in every Debian image
+
+
+def check_dockerfile():
+    stages = _dockerfile_stages()
+    assert len(stages) == 2, "a build stage and a runtime stage"
+    for st in stages:
+        assert st["from"].startswith("debian:bookworm"), f"base {st['from']} is not Debian bookworm"
+    setup = (SOURCE / "scripts/setup").read_text(encoding="utf-8")
+    setup_pkgs = set(re.search(r"packages=\((.*?)\)", setup, re.S).group(1).split())
+    build, runtime = stages
+    assert build["packages"] and build["packages"] <= setup_pkgs, \
+        f"build packages not in scripts/setup: {sorted(build['packages'] - setup_pkgs)}"
+    assert any("-DSPOA_BUILD_TESTS=OFF" in l and "-DSPOA_BUILD_BENCH=OFF" in l for l in build["lines"])
+    users = [l.split()[1] for l in runtime["lines"] if l.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0"), "the runtime stage must run as a non-root user"
+    assert any(l.startswith("HEALTHCHECK ") for l in runtime["lines"]), "no HEALTHCHECK"
+    # Every COPY from the context survives the ignore rules ("*" then "!" re-includes).
+    ignore = (COMPOSE / "Dockerfile.dockerignore").read_text(encoding="utf-8").split()
+    kept = {w[1:] for w in ignore if w.startswith("!")}
+    for l in build["lines"] + runtime["lines"]:
+        if l.startswith("COPY ") and "--from=" not in l:
+            for src in l.split()[1:-1]:
+                assert (SOURCE / src).exists(), f"COPY {src}: no such path"
+                assert src.rstrip("/") in kept, f"COPY {src} is excluded by Dockerfile.dockerignore"
+    # The runtime stage installs the package of every library the binary links directly.
+    binary = os.environ.get("SPOA_AGENT_BINARY")
+    if binary and Path(binary).is_file() and shutil.which("readelf") and shutil.which("dpkg"):
+        needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", _run(["readelf", "-d", binary]).stdout)
+        missing = []
+        for lib in needed:
+            r = _run(["dpkg", "-S", f"*/{lib}"])
+            pkgs = {line.split(":")[0] for line in r.stdout.splitlines()}
+            if not pkgs & (runtime["packages"] | RUNTIME_BASE):
+                missing.append(f"{lib} ({', '.join(sorted(pkgs)) or 'no package'})")
+        assert not missing, f"runtime stage lacks the packages of {missing}"
+        print(f"    Dockerfile: runtime packages cover {len(needed)} linked libraries")
+
+
 def _run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kw)
 
@@ -585,6 +643,7 @@ CHECKS = [
     check_new_room_worker_needs_only_haproxy,
     check_synapse_files,
     check_homeserver_template_renders,
+    check_dockerfile,
     check_env_example_documents_every_variable,
     check_docker_compose_config,
     check_haproxy_config,
