@@ -33,6 +33,8 @@
 
 namespace spoa::spop {
 
+struct frame_view;
+
 class notify_handler {
  public:
   virtual ~notify_handler() = default;
@@ -94,9 +96,9 @@ class connection {
   enum class state : std::uint8_t { wait_hello, processing, closing };
 
   void fail(status st, std::string& out);
-  void on_hello(const struct frame_view& f, std::string& out);
-  void on_notify(const struct frame_view& f, std::string& out);
-  void on_peer_disconnect(const struct frame_view& f, std::string& out);
+  void on_hello(const frame_view& f, std::string& out);
+  void on_notify(const frame_view& f, std::string& out);
+  void on_peer_disconnect(const frame_view& f, std::string& out);
 
   notify_handler& handler_;
   std::uint32_t ceiling_;
