@@ -1,150 +1,188 @@
 #include "routing/affinity_table.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <new>
 
 namespace spoa::routing {
 namespace {
 
 constexpr std::size_t min_slots = 16;
+// Grow when an insert would push the load above 7/10.
+constexpr bool over_load(std::size_t entries, std::size_t slots) noexcept {
+  return entries * 10 > slots * 7;
+}
 
-constexpr std::uint64_t make_slot(std::uint64_t hash, std::uint32_t node) noexcept {
-  return (static_cast<std::uint64_t>(node) + 1) << 32 | (hash & 0xffffffffULL);
-}
-constexpr std::uint32_t slot_node(std::uint64_t slot) noexcept {
-  return static_cast<std::uint32_t>((slot >> 32) - 1);
-}
-constexpr std::uint32_t slot_tag(std::uint64_t slot) noexcept {
-  return static_cast<std::uint32_t>(slot);
-}
+constexpr std::size_t huge_page = std::size_t{2} << 20;
 
 }  // namespace
 
-affinity_table::affinity_table(std::size_t max_keys, std::uint64_t ttl_ms)
-    : slots_(min_slots, 0),
+void affinity_table::free_deleter::operator()(entry* p) const noexcept {
+  std::free(p);
+}
+
+std::unique_ptr<affinity_table::entry[], affinity_table::free_deleter> affinity_table::allocate(
+    std::size_t n) {
+  const std::size_t bytes = n * sizeof(entry);
+  void* p;
+  if (bytes >= huge_page) {
+    p = std::aligned_alloc(huge_page, (bytes + huge_page - 1) / huge_page * huge_page);
+#ifdef MADV_HUGEPAGE
+    if (p) (void)::madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+  } else {
+    p = std::malloc(bytes);
+  }
+  if (!p) throw std::bad_alloc();
+  auto* e = static_cast<entry*>(p);
+  for (std::size_t i = 0; i < n; ++i)
+    new (e + i) entry{0, 0, vacant, nil, 0, 0, 0};
+  return std::unique_ptr<entry[], free_deleter>(e);
+}
+
+affinity_table::affinity_table(std::size_t max_keys, std::uint64_t ttl_ms,
+                               std::uint32_t lru_resolution_s)
+    : slots_(allocate(min_slots)),
+      slot_count_(min_slots),
       mask_(min_slots - 1),
       max_keys_(std::min(max_keys, max_capacity)),
-      ttl_ms_(ttl_ms) {}
+      ttl_ms_(ttl_ms),
+      lru_resolution_s_(lru_resolution_s ? lru_resolution_s : 1) {}
 
 void affinity_table::set_limits(std::size_t max_keys, std::uint64_t ttl_ms) {
   max_keys_ = std::min(max_keys, max_capacity);
   ttl_ms_ = ttl_ms;
   while (size_ > max_keys_) {
-    erase_node(tail_);
+    erase_at(tail_);
     ++evictions_lru_;
   }
 }
 
 void affinity_table::reserve(std::size_t keys) {
   keys = std::min(keys, max_keys_);
-  nodes_.reserve(keys);
-  while ((slots_.size() >> 1) < keys)
-    grow();
+  std::size_t n = slot_count_;
+  while (over_load(keys, n))
+    n *= 2;
+  if (n != slot_count_) rehash(n);
 }
 
 std::size_t affinity_table::find_slot(std::uint64_t hash) const noexcept {
-  const auto tag = static_cast<std::uint32_t>(hash);
   for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
-    const std::uint64_t s = slots_[i];
-    if (s == 0) return slots_.size();
-    if (slot_tag(s) == tag && nodes_[slot_node(s)].hash == hash) return i;
+    const entry& e = slots_[i];
+    if (e.prev == vacant) return slot_count_;
+    if (e.hash == hash) return i;
   }
 }
 
-void affinity_table::place_slot(std::uint64_t slot_value) noexcept {
-  std::size_t i = slot_tag(slot_value) & mask_;
-  while (slots_[i] != 0)
+std::uint32_t affinity_table::free_slot(std::uint64_t hash) const noexcept {
+  std::size_t i = hash & mask_;
+  while (slots_[i].prev != vacant)
     i = (i + 1) & mask_;
-  slots_[i] = slot_value;
+  return static_cast<std::uint32_t>(i);
 }
 
-// Backward-shift deletion for linear probing (Knuth, TAOCP vol. 3, 6.4 Algorithm R): entries
-// after the hole move into it unless their home slot lies cyclically in (hole, here].
-void affinity_table::erase_slot(std::size_t i) noexcept {
-  std::size_t j = i;
-  for (;;) {
-    j = (j + 1) & mask_;
-    const std::uint64_t s = slots_[j];
-    if (s == 0) break;
-    const std::size_t home = slot_tag(s) & mask_;
-    const bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
-    if (!stays) {
-      slots_[i] = s;
-      i = j;
-    }
-  }
-  slots_[i] = 0;
-}
-
-void affinity_table::grow() {
-  std::vector<std::uint64_t> old(slots_.size() * 2, 0);
-  old.swap(slots_);
-  mask_ = slots_.size() - 1;
-  for (std::uint64_t s : old)
-    if (s != 0) place_slot(s);
-}
-
-void affinity_table::unlink(std::uint32_t n) noexcept {
-  entry& e = nodes_[n];
+void affinity_table::unlink(std::uint32_t i) noexcept {
+  entry& e = slots_[i];
   if (e.prev != nil)
-    nodes_[e.prev].next = e.next;
+    slots_[e.prev].next = e.next;
   else
     head_ = e.next;
   if (e.next != nil)
-    nodes_[e.next].prev = e.prev;
+    slots_[e.next].prev = e.prev;
   else
     tail_ = e.prev;
-  e.prev = e.next = nil;
 }
 
-void affinity_table::link_head(std::uint32_t n) noexcept {
-  entry& e = nodes_[n];
+void affinity_table::link_head(std::uint32_t i) noexcept {
+  entry& e = slots_[i];
   e.prev = nil;
   e.next = head_;
   if (head_ != nil)
-    nodes_[head_].prev = n;
+    slots_[head_].prev = i;
   else
-    tail_ = n;
-  head_ = n;
+    tail_ = i;
+  head_ = i;
 }
 
-void affinity_table::erase_node(std::uint32_t n) noexcept {
-  const std::size_t i = find_slot(nodes_[n].hash);
-  if (i < slots_.size()) erase_slot(i);
-  unlink(n);
-  nodes_[n].next = free_;
-  free_ = n;
+void affinity_table::relink_moved(std::uint32_t i) noexcept {
+  const entry& e = slots_[i];
+  if (e.prev != nil)
+    slots_[e.prev].next = i;
+  else
+    head_ = i;
+  if (e.next != nil)
+    slots_[e.next].prev = i;
+  else
+    tail_ = i;
+}
+
+// Unlinks slot i from the LRU list, then closes the hole by backward shift (Knuth, TAOCP vol. 3,
+// 6.4 Algorithm R): an entry after the hole moves into it unless its home slot lies cyclically
+// in (hole, here]. Every moved entry's LRU neighbours are pointed at its new slot.
+void affinity_table::erase_at(std::uint32_t i) noexcept {
+  unlink(i);
+  std::size_t hole = i;
+  std::size_t j = i;
+  for (;;) {
+    j = (j + 1) & mask_;
+    if (slots_[j].prev == vacant) break;
+    const std::size_t home = slots_[j].hash & mask_;
+    const bool stays = (hole <= j) ? (hole < home && home <= j) : (hole < home || home <= j);
+    if (!stays) {
+      slots_[hole] = slots_[j];
+      relink_moved(static_cast<std::uint32_t>(hole));
+      hole = j;
+    }
+  }
+  slots_[hole].prev = vacant;
   --size_;
+}
+
+// Rebuilds the table at `slots` entries, re-inserting oldest first so the LRU order survives.
+void affinity_table::rehash(std::size_t slots) {
+  std::unique_ptr<entry[], free_deleter> old = allocate(slots);
+  old.swap(slots_);
+  slot_count_ = slots;
+  mask_ = slots - 1;
+  std::uint32_t i = tail_;
+  head_ = tail_ = nil;
+  while (i != nil) {
+    const entry& e = old[i];
+    const std::uint32_t at = free_slot(e.hash);
+    slots_[at] = e;
+    link_head(at);
+    i = e.prev;
+  }
 }
 
 affinity_table::entry* affinity_table::find(std::uint64_t hash, std::uint64_t now_ms) noexcept {
   const std::size_t i = find_slot(hash);
-  if (i == slots_.size()) return nullptr;
-  const std::uint32_t n = slot_node(slots_[i]);
-  entry& e = nodes_[n];
+  if (i == slot_count_) return nullptr;
+  entry& e = slots_[i];
   if (expired(e, now_ms)) {
-    erase_slot(i);
-    unlink(n);
-    e.next = free_;
-    free_ = n;
-    --size_;
+    erase_at(static_cast<std::uint32_t>(i));
     ++evictions_ttl_;
     return nullptr;
   }
   if (now_ms > e.last_used_ms) e.last_used_ms = now_ms;
-  const auto period = static_cast<std::uint32_t>(now_ms >> 10);
-  if (period != e.linked_at && head_ != n) {
-    unlink(n);
-    link_head(n);
+  const auto now_s = static_cast<std::uint32_t>(now_ms / 1000);
+  if (now_s - e.linked_at >= lru_resolution_s_) {  // unsigned: wraps correctly after 136 years
+    if (head_ != i) {
+      unlink(static_cast<std::uint32_t>(i));
+      link_head(static_cast<std::uint32_t>(i));
+    }
+    e.linked_at = now_s;
   }
-  e.linked_at = period;
   return &e;
 }
 
 const affinity_table::entry* affinity_table::peek(std::uint64_t hash,
                                                   std::uint64_t now_ms) const noexcept {
   const std::size_t i = find_slot(hash);
-  if (i == slots_.size()) return nullptr;
-  const entry& e = nodes_[slot_node(slots_[i])];
+  if (i == slot_count_) return nullptr;
+  const entry& e = slots_[i];
   return expired(e, now_ms) ? nullptr : &e;
 }
 
@@ -152,36 +190,29 @@ affinity_table::entry* affinity_table::insert(std::uint64_t hash, std::uint16_t 
                                               std::uint16_t rank, std::uint64_t now_ms) {
   if (max_keys_ == 0) return nullptr;
   if (size_ >= max_keys_) {
-    erase_node(tail_);
+    erase_at(tail_);
     ++evictions_lru_;
   }
-  if ((size_ + 1) * 2 > slots_.size()) grow();
-  std::uint32_t n;
-  if (free_ != nil) {
-    n = free_;
-    free_ = nodes_[n].next;
-  } else {
-    n = static_cast<std::uint32_t>(nodes_.size());
-    nodes_.push_back({});
-  }
-  nodes_[n] = entry{hash, now_ms, nil, nil, static_cast<std::uint32_t>(now_ms >> 10), worker, rank};
-  link_head(n);
-  place_slot(make_slot(hash, n));
+  if (over_load(size_ + 1, slot_count_)) rehash(slot_count_ * 2);
+  const std::uint32_t i = free_slot(hash);
+  slots_[i] =
+      entry{hash, now_ms, nil, nil, static_cast<std::uint32_t>(now_ms / 1000), worker, rank};
+  link_head(i);
   ++size_;
-  return &nodes_[n];
+  return &slots_[i];
 }
 
 bool affinity_table::erase(std::uint64_t hash) noexcept {
   const std::size_t i = find_slot(hash);
-  if (i == slots_.size()) return false;
-  erase_node(slot_node(slots_[i]));
+  if (i == slot_count_) return false;
+  erase_at(static_cast<std::uint32_t>(i));
   return true;
 }
 
 std::size_t affinity_table::expire(std::uint64_t now_ms, std::size_t limit) noexcept {
   std::size_t n = 0;
-  while (n < limit && tail_ != nil && expired(nodes_[tail_], now_ms)) {
-    erase_node(tail_);
+  while (n < limit && tail_ != nil && expired(slots_[tail_], now_ms)) {
+    erase_at(tail_);
     ++evictions_ttl_;
     ++n;
   }
@@ -189,21 +220,21 @@ std::size_t affinity_table::expire(std::uint64_t now_ms, std::size_t limit) noex
 }
 
 void affinity_table::remap_workers(std::span<const std::uint16_t> old_to_new) noexcept {
-  for (std::uint32_t i = head_; i != nil; i = nodes_[i].next) {
-    entry& e = nodes_[i];
+  for (std::uint32_t i = head_; i != nil; i = slots_[i].next) {
+    entry& e = slots_[i];
     e.worker = e.worker < old_to_new.size() ? old_to_new[e.worker] : no_worker;
   }
 }
 
 void affinity_table::clear() noexcept {
-  std::fill(slots_.begin(), slots_.end(), 0);
-  nodes_.clear();
+  for (std::size_t i = 0; i < slot_count_; ++i)
+    slots_[i].prev = vacant;
   size_ = 0;
-  head_ = tail_ = free_ = nil;
+  head_ = tail_ = nil;
 }
 
 std::size_t affinity_table::memory_bytes() const noexcept {
-  return slots_.capacity() * sizeof(std::uint64_t) + nodes_.capacity() * sizeof(entry);
+  return slot_count_ * sizeof(entry);
 }
 
 }  // namespace spoa::routing

@@ -7,27 +7,30 @@
 // probability 2^-64 per pair (about 3e-8 for a full table of 10^6 keys against 10^6 new keys a
 // day for a year): a collision only means one room shares another's worker, which is harmless.
 //
-// Layout (one owner thread, no locks — see placement.hpp):
+// Layout (one owner thread, no locks — see placement.hpp): the entries live in the hash table
+// itself, so a hit touches one cache line (a separate index -> node array costs two dependent
+// DRAM misses per hit with a million keys).
 //
-//   slots_ (open addressing, linear probing, load <= 1/2, power-of-two size)
-//   +-------------------------------+
-//   | node+1 (32 bits) | tag (32)   |  tag = low 32 bits of the hash; home slot = tag & mask;
-//   +-------------------------------+  0 = empty; deletion by backward shift (no tombstones)
-//            |
-//            v
-//   nodes_ [ hash | last_used_ms | prev | next | linked_at | worker | rank ]   32 bytes each
-//            LRU list through prev/next: head_ = most recent ... tail_ = least recent
+//   slots_ (open addressing, linear probing, power-of-two size, load <= 0.7)
+//   +------+--------------+------+------+-----------+--------+------+
+//   | hash | last_used_ms | prev | next | linked_at | worker | rank |   32 bytes
+//   +------+--------------+------+------+-----------+--------+------+
+//   home slot = hash & mask; prev == vacant marks an empty slot; deletion by backward shift
+//   (Knuth 6.4 Algorithm R), fixing the LRU neighbours' links of every entry it moves.
+//   LRU list through prev/next (slot indices): head_ = most recent ... tail_ = least recent.
 //
-// A hit costs one probe run in slots_ and one node read. The node moves to the LRU head only when
-// its list position is from an earlier 1024 ms period (memcached's ITEM_UPDATE_INTERVAL idea), so
-// a hot key does not write its neighbours on every request: LRU order is exact to about a second.
-// Memory: 32 bytes per node + 8 bytes per slot x (2..4 slots per key) = 48..64 bytes per key,
-// plus the vectors' growth slack; memory_bytes() reports the exact allocation.
+// A hit moves the entry to the LRU head only when its list position is at least
+// `lru_resolution_s` old (memcached's ITEM_UPDATE_INTERVAL, 60 s there), so a hit rarely writes
+// its neighbours: LRU order is exact to that resolution, which is all a cap of a million
+// entries idle for up to an hour needs.
+// Memory: 32 bytes / load factor = 46..92 bytes per key (load between 0.35 and 0.7), in huge
+// pages where the kernel allows (transparent_hugepage = madvise or always).
+// memory_bytes() reports the exact allocation.
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
-#include <vector>
 
 namespace spoa::routing {
 
@@ -40,24 +43,28 @@ class affinity_table {
   struct entry {
     std::uint64_t hash;
     std::uint64_t last_used_ms;
-    std::uint32_t prev;
+    std::uint32_t prev;  // LRU neighbours as slot indices; prev == vacant: empty slot
     std::uint32_t next;
-    std::uint32_t linked_at;  // last_used_ms >> 10 when the node last moved to the LRU head
+    std::uint32_t linked_at;  // time (seconds) when the node last moved to the LRU head
     std::uint16_t worker;
     std::uint16_t rank;
   };
   static_assert(sizeof(entry) == 32);
 
-  // max_keys is clamped to max_capacity; ttl_ms = 0 means entries never expire by idleness.
-  affinity_table(std::size_t max_keys, std::uint64_t ttl_ms);
+  // max_keys is clamped to max_capacity; ttl_ms = 0 means entries never expire by idleness;
+  // lru_resolution_s >= 1.
+  affinity_table(std::size_t max_keys, std::uint64_t ttl_ms, std::uint32_t lru_resolution_s = 60);
 
   // Evicts (LRU first) down to a lower cap.
   void set_limits(std::size_t max_keys, std::uint64_t ttl_ms);
+  void set_lru_resolution(std::uint32_t seconds) noexcept {
+    lru_resolution_s_ = seconds ? seconds : 1;
+  }
   void reserve(std::size_t keys);
 
   // The live entry for `hash`, refreshed (last use = now, maybe moved to the LRU head); nullptr
   // when absent. An entry idle for ttl or longer is erased here and counted as a TTL eviction.
-  // The pointer is valid until the next insert/erase/expire.
+  // The pointer is valid until the next insert/erase/expire/set_limits (entries move).
   entry* find(std::uint64_t hash, std::uint64_t now_ms) noexcept;
   // The same lookup without any change (explain, tests).
   const entry* peek(std::uint64_t hash, std::uint64_t now_ms) const noexcept;
@@ -79,8 +86,8 @@ class affinity_table {
   // Least recently used first: restoring a dump in this order reproduces the LRU order.
   template <class F>
   void for_each_oldest_first(F&& f) const {
-    for (std::uint32_t i = tail_; i != nil; i = nodes_[i].prev)
-      f(nodes_[i]);
+    for (std::uint32_t i = tail_; i != nil; i = slots_[i].prev)
+      f(slots_[i]);
   }
 
   std::size_t size() const noexcept { return size_; }
@@ -93,27 +100,36 @@ class affinity_table {
 
  private:
   static constexpr std::uint32_t nil = 0xffffffff;
+  static constexpr std::uint32_t vacant = 0xfffffffe;
 
   bool expired(const entry& e, std::uint64_t now_ms) const noexcept {
     return ttl_ms_ != 0 && now_ms >= e.last_used_ms && now_ms - e.last_used_ms >= ttl_ms_;
   }
-  std::size_t find_slot(std::uint64_t hash) const noexcept;  // slots_.size() when absent
-  void place_slot(std::uint64_t slot_value) noexcept;        // into the first empty slot
-  void erase_slot(std::size_t i) noexcept;
-  void erase_node(std::uint32_t n) noexcept;
-  void unlink(std::uint32_t n) noexcept;
-  void link_head(std::uint32_t n) noexcept;
-  void grow();
+  std::size_t find_slot(std::uint64_t hash) const noexcept;  // slot_count_ when absent
+  std::uint32_t free_slot(std::uint64_t hash) const noexcept;
+  void erase_at(std::uint32_t i) noexcept;
+  void unlink(std::uint32_t i) noexcept;
+  void link_head(std::uint32_t i) noexcept;
+  void relink_moved(std::uint32_t i) noexcept;  // neighbours of an entry now at slot i
+  void rehash(std::size_t slots);
 
-  std::vector<std::uint64_t> slots_;
-  std::vector<entry> nodes_;
+  // The slot array: 2 MiB aligned and madvise(MADV_HUGEPAGE)d when that large, because with a
+  // million keys a lookup otherwise pays a page-table walk (more DRAM misses) on top of its one
+  // cache miss. Falls back to ordinary pages silently.
+  struct free_deleter {
+    void operator()(entry* p) const noexcept;
+  };
+  static std::unique_ptr<entry[], free_deleter> allocate(std::size_t n);
+
+  std::unique_ptr<entry[], free_deleter> slots_;
+  std::size_t slot_count_ = 0;
   std::size_t mask_ = 0;
   std::size_t size_ = 0;
   std::size_t max_keys_;
   std::uint64_t ttl_ms_;
+  std::uint32_t lru_resolution_s_;
   std::uint32_t head_ = nil;
   std::uint32_t tail_ = nil;
-  std::uint32_t free_ = nil;  // erased nodes, chained through `next`
   std::uint64_t evictions_lru_ = 0;
   std::uint64_t evictions_ttl_ = 0;
 };

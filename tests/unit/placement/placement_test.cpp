@@ -310,19 +310,22 @@ TEST(Placement, IdleKeysExpireAfterTheTtl) {
 }
 
 TEST(Placement, CapEvictsTheLeastRecentlyUsedKey) {
+  // Steps of a minute: the table keeps LRU order at 60 s resolution (affinity_table.hpp).
+  constexpr std::uint64_t m = 60'000;
   placement_options o = test_options();
   o.max_keys = 3;
   placement p = make(4, o);
   p.place(0, room(1), t0);
-  p.place(0, room(2), t0 + 2000);
-  p.place(0, room(3), t0 + 4000);
-  EXPECT_EQ(p.place(0, room(1), t0 + 6000).why, reason::affinity_hit);
-  EXPECT_NE(p.place(0, room(4), t0 + 8000).why, reason::affinity_hit);  // evicts room 2
+  p.place(0, room(2), t0 + 1 * m);
+  p.place(0, room(3), t0 + 2 * m);
+  EXPECT_EQ(p.place(0, room(1), t0 + 3 * m).why, reason::affinity_hit);
+  EXPECT_NE(p.place(0, room(4), t0 + 4 * m).why, reason::affinity_hit);  // evicts room 2
   EXPECT_EQ(p.counters().evictions_lru, 1u);
-  EXPECT_EQ(p.place(0, room(3), t0 + 10'000).why, reason::affinity_hit);
-  EXPECT_EQ(p.place(0, room(1), t0 + 12'000).why, reason::affinity_hit);
-  EXPECT_NE(p.place(0, room(2), t0 + 14'000).why, reason::affinity_hit);  // evicts room 4
-  EXPECT_NE(p.place(0, room(4), t0 + 16'000).why, reason::affinity_hit);
+  EXPECT_EQ(p.place(0, room(3), t0 + 5 * m).why, reason::affinity_hit);
+  EXPECT_EQ(p.place(0, room(1), t0 + 6 * m).why, reason::affinity_hit);
+  EXPECT_NE(p.place(0, room(2), t0 + 7 * m).why, reason::affinity_hit);  // evicts room 4
+  EXPECT_NE(p.place(0, room(4), t0 + 8 * m).why, reason::affinity_hit);  // evicts room 3
+  EXPECT_EQ(p.place(0, room(1), t0 + 9 * m).why, reason::affinity_hit);
   EXPECT_EQ(p.counters().evictions_lru, 3u);
 }
 
