@@ -1,0 +1,280 @@
+#include "agent/agent.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+#include <variant>
+
+#include <prometheus/exposer.h>
+
+#include "agent/asio.hpp"
+#include "agent/log.hpp"
+#include "agent/metrics.hpp"
+#include "agent/route_handler.hpp"
+#include "agent/router.hpp"
+#include "agent/scraper.hpp"
+#include "agent/spop_server.hpp"
+#include "config/load.hpp"
+
+namespace spoa::agent {
+namespace {
+
+std::uint64_t now_ms() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+tcp::endpoint endpoint_of(const std::string& what, const std::string& s) {
+  auto ep = config::parse_endpoint(s);
+  if (!ep) throw std::runtime_error(what + ": not an ADDRESS:PORT: '" + s + "'");
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(ep->host, ec);
+  if (ec) throw std::runtime_error(what + ": not an IP address: '" + ep->host + "'");
+  return {addr, ep->port};
+}
+
+void write_ready_file(const std::string& path, unsigned short spop_port,
+                      unsigned short metrics_port) {
+  if (path.empty()) return;
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << "spop " << spop_port << "\nmetrics " << metrics_port << "\n";
+    if (!f) throw std::runtime_error("cannot write ready file " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    throw std::runtime_error("cannot rename ready file to " + path);
+  }
+}
+
+load::options load_options(const config::load& l) {
+  load::options o;
+  o.ewma_alpha = l.ewma_alpha;
+  o.hot_cpu = l.hot_cpu;
+  o.cool_cpu = l.cool_cpu;
+  o.hot_reactor_lag = l.hot_reactor_lag;
+  o.cool_reactor_lag = l.cool_reactor_lag;
+  o.down_after_failures = l.down_after_failures;
+  o.stale_after_ms = static_cast<std::uint64_t>(l.stale_after.count());
+  return o;
+}
+
+spop_server_options server_options(const config::agent_config& cfg) {
+  spop_server_options o;
+  o.max_frame_size = cfg.spop.max_frame_size;
+  o.idle_timeout = cfg.spop.idle_timeout;
+  o.hello_timeout = cfg.spop.hello_timeout;
+  o.max_connections = cfg.spop.max_connections;
+  for (const auto& a : cfg.spop.allow_from) {
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(a, ec);
+    if (ec) throw std::runtime_error("spop.allow_from: not an IP address: '" + a + "'");
+    o.allow_from.push_back(addr);
+  }
+  return o;
+}
+
+class agent_process {
+ public:
+  explicit agent_process(run_options opts)
+      : opts_(std::move(opts)),
+        router_(std::make_unique<router>(opts_.config)),
+        metrics_(std::make_shared<agent_metrics>(opts_.config)),
+        handler_(router_.get(), metrics_.get()),
+        signals_(io_, SIGINT, SIGTERM),
+        hup_(io_, SIGHUP),
+        snapshot_timer_(io_),
+        stats_timer_(io_) {
+    log_level lvl;
+    if (parse_log_level(opts_.config.log_level, &lvl)) set_log_level(lvl);
+    handler_.set_noop(opts_.noop);
+    const auto& cfg = opts_.config;
+    const tcp::endpoint spop_ep = endpoint_of("listen", opts_.listen.value_or(cfg.listen));
+    server_ =
+        std::make_unique<spop_server>(io_, spop_ep, server_options(cfg), handler_, metrics_.get());
+    const tcp::endpoint metrics_ep =
+        endpoint_of("metrics_listen", opts_.metrics_listen.value_or(cfg.metrics_listen));
+    // civetweb wants "ADDR:PORT", with brackets for IPv6.
+    const std::string bind =
+        metrics_ep.address().is_v6()
+            ? "[" + metrics_ep.address().to_string() + "]:" + std::to_string(metrics_ep.port())
+            : metrics_ep.address().to_string() + ":" + std::to_string(metrics_ep.port());
+    try {
+      exposer_ = std::make_unique<prometheus::Exposer>(bind, 2);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("metrics_listen " + bind + ": cannot listen: " + e.what());
+    }
+    exposer_->RegisterCollectable(metrics_);
+    start_load(cfg);
+    if (cfg.placement.hash_key.empty()) {
+      log_warn(
+          "placement.hash_key is not set: room placement is predictable from room IDs; set a "
+          "secret shared by all agents");
+    }
+    restore_snapshot();
+  }
+
+  int run() {
+    server_->start();
+    const auto spop_ep = server_->local_endpoint();
+    log_info("synapse-spoa listening for SPOP on " + spop_ep.address().to_string() + ":" +
+             std::to_string(spop_ep.port()) + " (config: " + opts_.config.source + ")");
+    const auto mports = exposer_->GetListeningPorts();
+    const unsigned short mport = mports.empty() ? 0 : static_cast<unsigned short>(mports.front());
+    log_info("agent metrics on http://" +
+             opts_.metrics_listen.value_or(opts_.config.metrics_listen) + "/metrics (port " +
+             std::to_string(mport) + ")");
+    write_ready_file(opts_.ready_file, spop_ep.port(), mport);
+    signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+      if (!ec) stop(sig);
+    });
+    wait_hup();
+    schedule_snapshot();
+    schedule_stats();
+    if (scraper_) scraper_->start();
+    io_.run();
+    return 0;
+  }
+
+ private:
+  void stop(int sig) {
+    log_info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+             ": disconnecting HAProxy connections");
+    hup_.cancel();
+    snapshot_timer_.cancel();
+    stats_timer_.cancel();
+    if (scraper_) scraper_->stop();
+    server_->shutdown([this] {
+      save_snapshot();
+      log_info("stopped");
+      io_.stop();
+    });
+  }
+
+  void wait_hup() {
+    hup_.async_wait([this](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      reload();
+      wait_hup();
+    });
+  }
+
+  // SIGHUP: re-read the config file; a bad file keeps the running config and says why.
+  void reload() {
+    if (opts_.config_path.empty()) {
+      log_warn("SIGHUP: running on the embedded default config; nothing to reload");
+      return;
+    }
+    auto loaded = config::load_file(opts_.config_path);
+    if (auto* err = std::get_if<config::load_error>(&loaded)) {
+      log_error("reload refused, keeping the running config: " + err->message);
+      return;
+    }
+    auto cfg = std::get<config::agent_config>(std::move(loaded));
+    try {
+      // Keeps the affinity table: keys stay with workers of the same name.
+      router_->reconfigure(cfg);
+    } catch (const std::exception& e) {
+      log_error(std::string("reload refused, keeping the running config: ") + e.what());
+      return;
+    }
+    if (cfg.listen != opts_.config.listen && !opts_.listen) {
+      log_warn("reload: `listen` changed; it takes effect at the next restart");
+    }
+    if (cfg.metrics_listen != opts_.config.metrics_listen && !opts_.metrics_listen) {
+      log_warn("reload: `metrics_listen` changed; it takes effect at the next restart");
+    }
+    metrics_->reconfigure(cfg);
+    if (scraper_) scraper_->stop();
+    start_load(cfg);
+    scraper_->start();
+    opts_.config = std::move(cfg);
+    log_info("reloaded " + opts_.config_path);
+  }
+
+  // A fresh load model and scraper for the configured workers. Until the first scrapes arrive
+  // every worker is `unknown`, which placement treats as healthy at nominal capacity.
+  void start_load(const config::agent_config& cfg) {
+    old_scrapers_.push_back(std::move(scraper_));  // its coroutines may still be unwinding
+    std::vector<std::string> names;
+    for (const auto& w : cfg.workers)
+      names.push_back(w.name);
+    model_ = std::make_unique<load::model>(load_options(cfg.load), std::move(names));
+    scraper_ = std::make_unique<scraper>(io_, scrape_targets(cfg), cfg.load, *model_,
+                                         [this] { publish_load(); });
+  }
+
+  void publish_load() {
+    std::vector<std::string> changes;
+    const auto view = model_->publish(now_ms(), &changes);
+    router_->set_load(*view);
+    metrics_->update_load(*model_);
+    for (const auto& c : changes)
+      log_info("load: " + c);
+  }
+
+  // Placement counters for /metrics, once a second (they are read off the event loop).
+  void schedule_stats() {
+    stats_timer_.expires_after(std::chrono::seconds(1));
+    stats_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      metrics_->update_placement(router_->placement());
+      schedule_stats();
+    });
+  }
+
+  void restore_snapshot() {
+    const auto& path = opts_.config.placement.snapshot;
+    if (path.empty()) return;
+    log_info("affinity snapshot " + path + ": " +
+             router_->placement().load_snapshot(path, now_ms()));
+  }
+
+  void save_snapshot() {
+    const auto& path = opts_.config.placement.snapshot;
+    if (path.empty()) return;
+    std::string err;
+    if (!router_->placement().save_snapshot(path, now_ms(), &err)) {
+      log_error("affinity snapshot " + path + " not saved: " + err);
+    }
+  }
+
+  void schedule_snapshot() {
+    if (opts_.config.placement.snapshot.empty()) return;
+    snapshot_timer_.expires_after(opts_.config.placement.snapshot_interval);
+    snapshot_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      save_snapshot();
+      schedule_snapshot();
+    });
+  }
+
+  run_options opts_;
+  asio::io_context io_{1};
+  std::unique_ptr<router> router_;
+  std::shared_ptr<agent_metrics> metrics_;
+  route_handler handler_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<load::model> model_;
+  std::unique_ptr<scraper> scraper_;
+  std::vector<std::unique_ptr<scraper>> old_scrapers_;
+  asio::signal_set signals_;
+  asio::signal_set hup_;
+  asio::steady_timer snapshot_timer_;
+  asio::steady_timer stats_timer_;
+  std::unique_ptr<spop_server> server_;
+};
+
+}  // namespace
+
+int run(run_options opts) {
+  agent_process p(std::move(opts));
+  return p.run();
+}
+
+}  // namespace spoa::agent

@@ -1,0 +1,314 @@
+#include "agent/metrics.hpp"
+
+#include <chrono>
+#include <limits>
+
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/metric_type.h>
+
+namespace spoa::agent {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+double read(const std::atomic<std::uint64_t>& c) {
+  return static_cast<double>(c.load(std::memory_order_relaxed));
+}
+double read(const std::atomic<double>& g) {
+  return g.load(std::memory_order_relaxed);
+}
+
+ClientMetric with_labels(std::vector<ClientMetric::Label> labels) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  return m;
+}
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void add_counter(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
+  auto m = with_labels(std::move(labels));
+  m.counter.value = v;
+  f.metric.push_back(std::move(m));
+}
+
+void add_gauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
+  auto m = with_labels(std::move(labels));
+  m.gauge.value = v;
+  f.metric.push_back(std::move(m));
+}
+
+constexpr const char* k_states[] = {"unknown", "healthy", "hot", "down"};
+
+}  // namespace
+
+agent_metrics::agent_metrics(const config::agent_config& cfg)
+    : state_(build(cfg)), version_("0.1.0") {}
+
+std::shared_ptr<agent_metrics::state> agent_metrics::build(const config::agent_config& cfg) const {
+  auto st = std::make_shared<state>();
+  st->worker_slot.assign(cfg.workers.size(), -1);
+  for (std::size_t i = 0; i < cfg.workers.size(); ++i) {
+    const auto& w = cfg.workers[i];
+    st->worker_names.push_back(w.name);
+    if (w.pool.empty()) continue;
+    for (const auto& p : cfg.pools) {
+      if (p.name != w.pool) continue;
+      st->worker_slot[i] = static_cast<int>(st->slot_pool.size());
+      st->slot_pool.push_back(p.name);
+      st->slot_backend.push_back(p.backend);
+      st->slot_server.push_back(w.server.empty() ? w.name : w.server);
+    }
+  }
+  st->pool_base = st->slot_pool.size();
+  for (const auto& p : cfg.pools) {  // decisions that found no worker
+    st->slot_pool.push_back(p.name);
+    st->slot_backend.push_back(p.backend);
+    st->slot_server.push_back("");
+  }
+  st->decisions = std::make_unique<counter[]>(st->slot_pool.size() * k_reasons);
+  st->workers = std::make_unique<state::worker_gauges[]>(cfg.workers.size());
+  return st;
+}
+
+void agent_metrics::reconfigure(const config::agent_config& cfg) {
+  std::atomic_store(&state_, build(cfg));
+}
+
+void agent_metrics::on_decision(const answer& a, double seconds) {
+  state& st = *state_;
+  std::size_t slot;
+  if (a.worker_index >= 0 && static_cast<std::size_t>(a.worker_index) < st.worker_slot.size() &&
+      st.worker_slot[static_cast<std::size_t>(a.worker_index)] >= 0) {
+    slot = static_cast<std::size_t>(st.worker_slot[static_cast<std::size_t>(a.worker_index)]);
+  } else {
+    if (a.pool_index < 0) return;
+    slot = st.pool_base + static_cast<std::size_t>(a.pool_index);
+    if (slot >= st.slot_pool.size()) return;
+  }
+  const auto reason = static_cast<std::size_t>(a.why);
+  if (reason < k_reasons) bump(st.decisions[slot * k_reasons + reason]);
+  std::size_t b = 0;
+  while (b < latency_buckets.size() && seconds > latency_buckets[b])
+    ++b;
+  bump(latency_[b]);
+  bump(latency_count_);
+  bump(latency_sum_ns_, static_cast<std::uint64_t>(seconds * 1e9));
+}
+
+void agent_metrics::on_accept(bool accepted) {
+  if (accepted) {
+    bump(accepted_);
+    bump(open_);
+  } else {
+    bump(refused_);
+  }
+}
+
+void agent_metrics::on_close(spop::status why) {
+  open_.store(open_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  const auto code = static_cast<std::size_t>(why);
+  if (code < k_statuses) bump(closes_[code]);
+}
+
+void agent_metrics::on_frames(const spop::connection_counters& d) {
+  bump(hello_in_, d.hello_received);
+  bump(notify_in_, d.notify_received);
+  bump(disconnect_in_, d.disconnect_received);
+  bump(unknown_in_, d.unknown_received);
+  bump(messages_in_, d.messages_received);
+  bump(hello_out_, d.hello_sent);
+  bump(ack_out_, d.ack_sent);
+  bump(disconnect_out_, d.disconnect_sent);
+  bump(actions_dropped_, d.actions_dropped);
+}
+
+void agent_metrics::update_load(const load::model& model) {
+  state& st = *state_;
+  for (std::size_t i = 0; i < st.worker_names.size(); ++i) {
+    const auto& s = model.status(i);
+    auto& g = st.workers[i];
+    g.cpu.store(s.cpu, std::memory_order_relaxed);
+    g.lag.store(s.reactor_lag, std::memory_order_relaxed);
+    g.in_flight.store(s.in_flight, std::memory_order_relaxed);
+    g.capacity.store(s.capacity, std::memory_order_relaxed);
+    g.scrape_seconds.store(s.last_scrape_seconds, std::memory_order_relaxed);
+    g.scrapes_ok.store(s.scrapes_ok, std::memory_order_relaxed);
+    g.scrapes_failed.store(s.scrapes_failed, std::memory_order_relaxed);
+    g.state.store(static_cast<int>(s.state), std::memory_order_relaxed);
+    if (s.last_success_ms > 0) {
+      // last_success_ms is on the steady clock; export it as a Unix time.
+      const auto steady_now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now().time_since_epoch())
+                                  .count();
+      const auto wall_now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+      const double age_ms =
+          static_cast<double>(steady_now) - static_cast<double>(s.last_success_ms);
+      g.last_success.store((static_cast<double>(wall_now) - age_ms) / 1000.0,
+                           std::memory_order_relaxed);
+    }
+  }
+}
+
+void agent_metrics::update_placement(const routing::placement& p) {
+  const auto& c = p.counters();
+  aff_entries_.store(c.entries, std::memory_order_relaxed);
+  moves_down_.store(c.moves_down, std::memory_order_relaxed);
+  moves_drain_.store(c.moves_drain, std::memory_order_relaxed);
+  moves_overload_.store(c.moves_overload, std::memory_order_relaxed);
+  moves_removed_.store(c.moves_removed, std::memory_order_relaxed);
+  evict_lru_.store(c.evictions_lru, std::memory_order_relaxed);
+  evict_ttl_.store(c.evictions_ttl, std::memory_order_relaxed);
+}
+
+std::vector<MetricFamily> agent_metrics::Collect() const {
+  const std::shared_ptr<state> st = std::atomic_load(&state_);
+  std::vector<MetricFamily> out;
+
+  auto info = family("synapse_spoa_build_info", "Build information; always 1.", MetricType::Gauge);
+  add_gauge(info, {{"version", version_}}, 1);
+  out.push_back(std::move(info));
+
+  auto dec = family("synapse_spoa_decisions_total",
+                    "Routing decisions by pool, backend, server and reason.", MetricType::Counter);
+  for (std::size_t slot = 0; slot < st->slot_pool.size(); ++slot) {
+    for (std::size_t r = 0; r < k_reasons; ++r) {
+      const double v = read(st->decisions[slot * k_reasons + r]);
+      if (v == 0) continue;
+      add_counter(dec,
+                  {{"pool", st->slot_pool[slot]},
+                   {"backend", st->slot_backend[slot]},
+                   {"server", st->slot_server[slot]},
+                   {"reason", std::string(routing::to_string(static_cast<routing::reason>(r)))}},
+                  v);
+    }
+  }
+  out.push_back(std::move(dec));
+
+  auto lat =
+      family("synapse_spoa_decision_duration_seconds",
+             "Time to classify and place one request (agent CPU, no I/O).", MetricType::Histogram);
+  {
+    ClientMetric m;
+    std::uint64_t cum = 0;
+    for (std::size_t b = 0; b < latency_buckets.size(); ++b) {
+      cum += latency_[b].load(std::memory_order_relaxed);
+      m.histogram.bucket.push_back({cum, latency_buckets[b]});
+    }
+    cum += latency_[latency_buckets.size()].load(std::memory_order_relaxed);
+    m.histogram.bucket.push_back({cum, std::numeric_limits<double>::infinity()});
+    m.histogram.sample_count = cum;
+    m.histogram.sample_sum = read(latency_sum_ns_) / 1e9;
+    lat.metric.push_back(std::move(m));
+  }
+  out.push_back(std::move(lat));
+
+  auto open = family("synapse_spoa_spop_connections", "Open SPOP connections from HAProxy.",
+                     MetricType::Gauge);
+  add_gauge(open, {}, read(open_));
+  out.push_back(std::move(open));
+  auto acc = family("synapse_spoa_spop_connections_accepted_total", "SPOP connections accepted.",
+                    MetricType::Counter);
+  add_counter(acc, {}, read(accepted_));
+  out.push_back(std::move(acc));
+  auto ref =
+      family("synapse_spoa_spop_connections_refused_total",
+             "SPOP connections refused (connection cap or allow-list).", MetricType::Counter);
+  add_counter(ref, {}, read(refused_));
+  out.push_back(std::move(ref));
+
+  auto closes = family("synapse_spoa_spop_closes_total",
+                       "SPOP connections closed, by SPOP status code (0 normal, 1 I/O or peer "
+                       "close, 2 timeout, 3+ protocol errors).",
+                       MetricType::Counter);
+  for (std::size_t code = 0; code < k_statuses; ++code) {
+    const double v = read(closes_[code]);
+    if (v != 0 || code == 0) add_counter(closes, {{"status", std::to_string(code)}}, v);
+  }
+  out.push_back(std::move(closes));
+
+  auto fin = family("synapse_spoa_spop_frames_received_total", "SPOP frames received by type.",
+                    MetricType::Counter);
+  add_counter(fin, {{"type", "haproxy_hello"}}, read(hello_in_));
+  add_counter(fin, {{"type", "notify"}}, read(notify_in_));
+  add_counter(fin, {{"type", "haproxy_disconnect"}}, read(disconnect_in_));
+  add_counter(fin, {{"type", "unknown"}}, read(unknown_in_));
+  out.push_back(std::move(fin));
+  auto fout = family("synapse_spoa_spop_frames_sent_total", "SPOP frames sent by type.",
+                     MetricType::Counter);
+  add_counter(fout, {{"type", "agent_hello"}}, read(hello_out_));
+  add_counter(fout, {{"type", "ack"}}, read(ack_out_));
+  add_counter(fout, {{"type", "agent_disconnect"}}, read(disconnect_out_));
+  out.push_back(std::move(fout));
+  auto msgs = family("synapse_spoa_spop_messages_total", "SPOE messages received in NOTIFY frames.",
+                     MetricType::Counter);
+  add_counter(msgs, {}, read(messages_in_));
+  out.push_back(std::move(msgs));
+
+  auto entries = family("synapse_spoa_affinity_entries", "Keys remembered in the affinity table.",
+                        MetricType::Gauge);
+  add_gauge(entries, {}, read(aff_entries_));
+  out.push_back(std::move(entries));
+  auto moves = family("synapse_spoa_affinity_moves_total",
+                      "Remembered keys moved to another worker, by reason.", MetricType::Counter);
+  add_counter(moves, {{"reason", "down"}}, read(moves_down_));
+  add_counter(moves, {{"reason", "drain"}}, read(moves_drain_));
+  add_counter(moves, {{"reason", "overload"}}, read(moves_overload_));
+  add_counter(moves, {{"reason", "removed"}}, read(moves_removed_));
+  out.push_back(std::move(moves));
+  auto ev = family("synapse_spoa_affinity_evictions_total",
+                   "Keys forgotten, by reason (lru: table full, ttl: idle).", MetricType::Counter);
+  add_counter(ev, {{"reason", "lru"}}, read(evict_lru_));
+  add_counter(ev, {{"reason", "ttl"}}, read(evict_ttl_));
+  out.push_back(std::move(ev));
+
+  auto cpu = family("synapse_spoa_worker_cpu_cores",
+                    "Scraped CPU use of each worker (EWMA, cores).", MetricType::Gauge);
+  auto lag = family("synapse_spoa_worker_reactor_lag_seconds",
+                    "Scraped mean reactor tick time of each worker (EWMA).", MetricType::Gauge);
+  auto inflight =
+      family("synapse_spoa_worker_in_flight_requests",
+             "Scraped in-flight requests of each worker (long-polls excluded).", MetricType::Gauge);
+  auto cap = family("synapse_spoa_worker_capacity",
+                    "Live capacity factor placement applies to each worker (1 = nominal).",
+                    MetricType::Gauge);
+  auto state_f = family("synapse_spoa_worker_state",
+                        "Load state of each worker (1 for the current state).", MetricType::Gauge);
+  auto sdur = family("synapse_spoa_worker_scrape_duration_seconds",
+                     "Duration of the last metrics scrape of each worker.", MetricType::Gauge);
+  auto sok = family("synapse_spoa_worker_scrapes_total",
+                    "Metrics scrapes of each worker, by result.", MetricType::Counter);
+  auto slast = family("synapse_spoa_worker_last_scrape_success_timestamp_seconds",
+                      "Unix time of the last successful scrape of each worker.", MetricType::Gauge);
+  for (std::size_t i = 0; i < st->worker_names.size(); ++i) {
+    const auto& w = st->worker_names[i];
+    const auto& g = st->workers[i];
+    add_gauge(cpu, {{"worker", w}}, read(g.cpu));
+    add_gauge(lag, {{"worker", w}}, read(g.lag));
+    add_gauge(inflight, {{"worker", w}}, read(g.in_flight));
+    add_gauge(cap, {{"worker", w}}, read(g.capacity));
+    const int s = g.state.load(std::memory_order_relaxed);
+    for (int k = 0; k < 4; ++k)
+      add_gauge(state_f, {{"state", k_states[k]}, {"worker", w}}, s == k ? 1 : 0);
+    add_gauge(sdur, {{"worker", w}}, read(g.scrape_seconds));
+    add_counter(sok, {{"result", "ok"}, {"worker", w}}, read(g.scrapes_ok));
+    add_counter(sok, {{"result", "failed"}, {"worker", w}}, read(g.scrapes_failed));
+    add_gauge(slast, {{"worker", w}}, read(g.last_success));
+  }
+  for (auto* f : {&cpu, &lag, &inflight, &cap, &state_f, &sdur, &sok, &slast})
+    out.push_back(std::move(*f));
+  return out;
+}
+
+}  // namespace spoa::agent

@@ -1,0 +1,89 @@
+#pragma once
+// The agent's own metrics, exported with prometheus-cpp on `metrics_listen`.
+//
+// Recording happens on the event-loop thread only, into plain relaxed atomics (one writer, so a
+// load + store, no lock, no allocation); prometheus-cpp's exposer thread reads them in Collect().
+// prometheus-cpp's own Histogram takes a mutex per Observe(), so the decision-latency histogram
+// is implemented here the same way as the counters.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <prometheus/collectable.h>
+
+#include "agent/route_handler.hpp"
+#include "agent/spop_server.hpp"
+#include "config/config.hpp"
+#include "load/model.hpp"
+#include "routing/placement.hpp"
+
+namespace spoa::agent {
+
+class agent_metrics final : public prometheus::Collectable,
+                            public decision_observer,
+                            public spop_observer {
+ public:
+  explicit agent_metrics(const config::agent_config& cfg);
+  // Reload: new label sets (pools, workers); counts start again for the new set.
+  void reconfigure(const config::agent_config& cfg);
+
+  // Hot path (event-loop thread).
+  void on_decision(const answer& a, double seconds) override;
+  void on_accept(bool accepted) override;
+  void on_close(spop::status why) override;
+  void on_frames(const spop::connection_counters& delta);
+
+  // Off the hot path (event-loop thread), after each load publish / periodically.
+  void update_load(const load::model& model);
+  void update_placement(const routing::placement& p);
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+  static constexpr std::array<double, 12> latency_buckets{1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6,
+                                                          1e-5, 2.5e-5, 5e-5, 1e-4, 1e-3,   1e-2};
+
+ private:
+  using counter = std::atomic<std::uint64_t>;
+  static constexpr std::size_t k_reasons = 6;
+  static constexpr std::size_t k_statuses = 100;  // SPOP status codes 0..99
+
+  // Everything whose shape depends on the config; swapped whole on reload.
+  struct state {
+    // decision slots: one per routed worker, then one per pool (decisions with no worker)
+    std::vector<std::string> slot_pool, slot_backend, slot_server;
+    std::vector<int> worker_slot;          // config worker index -> slot
+    std::size_t pool_base = 0;             // first of the per-pool slots
+    std::unique_ptr<counter[]> decisions;  // slot * k_reasons + reason
+    std::vector<std::string> worker_names;
+    struct worker_gauges {
+      std::atomic<double> cpu{0}, lag{0}, in_flight{0}, capacity{1}, scrape_seconds{0};
+      std::atomic<double> last_success{0};
+      counter scrapes_failed{0}, scrapes_ok{0};
+      std::atomic<int> state{0};
+      counter keys{0};
+    };
+    std::unique_ptr<worker_gauges[]> workers;
+  };
+
+  static void bump(counter& c, std::uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  std::shared_ptr<state> build(const config::agent_config& cfg) const;
+
+  std::shared_ptr<state> state_;
+  std::string version_;
+  counter accepted_{0}, refused_{0}, open_{0};
+  std::array<counter, k_statuses> closes_{};
+  counter hello_in_{0}, notify_in_{0}, disconnect_in_{0}, unknown_in_{0}, messages_in_{0};
+  counter hello_out_{0}, ack_out_{0}, disconnect_out_{0}, actions_dropped_{0};
+  std::array<counter, latency_buckets.size() + 1> latency_{};
+  counter latency_count_{0}, latency_sum_ns_{0};
+  counter aff_entries_{0}, moves_down_{0}, moves_drain_{0}, moves_overload_{0}, moves_removed_{0};
+  counter evict_lru_{0}, evict_ttl_{0};
+};
+
+}  // namespace spoa::agent

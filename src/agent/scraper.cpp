@@ -1,0 +1,165 @@
+#include "agent/scraper.hpp"
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <random>
+#include <stdexcept>
+
+#include "config/load.hpp"
+
+namespace spoa::agent {
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+std::uint64_t now_ms() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+}  // namespace
+
+struct scraper::state {
+  scrape_target target;
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  asio::steady_timer timer;
+  bool connected = false;
+  std::mt19937_64 rng;
+
+  state(asio::io_context& io, scrape_target t)
+      : target(std::move(t)), stream(io), timer(io), rng(std::hash<std::string>{}(target.name)) {}
+};
+
+std::vector<scrape_target> scrape_targets(const config::agent_config& cfg) {
+  std::vector<scrape_target> out;
+  for (std::size_t i = 0; i < cfg.workers.size(); ++i) {
+    const auto& w = cfg.workers[i];
+    if (w.metrics.empty()) continue;
+    auto url = config::parse_http_url(w.metrics);
+    if (!url)
+      throw std::runtime_error("workers." + w.name + ".metrics: not an http:// URL: '" + w.metrics +
+                               "'");
+    out.push_back({i, w.name, url->host, url->port, url->target.empty() ? "/" : url->target});
+  }
+  return out;
+}
+
+scraper::scraper(asio::io_context& io, std::vector<scrape_target> targets, config::load opts,
+                 load::model& model, std::function<void()> on_result)
+    : io_(io), opts_(std::move(opts)), model_(model), on_result_(std::move(on_result)) {
+  for (auto& t : targets)
+    states_.push_back(std::make_shared<state>(io_, std::move(t)));
+}
+
+scraper::~scraper() {
+  stop();
+}
+
+void scraper::start() {
+  for (const auto& st : states_)
+    asio::co_spawn(io_, loop(st), asio::detached);
+}
+
+void scraper::stop() {
+  stopped_ = true;
+  for (const auto& st : states_) {
+    st->timer.cancel();
+    beast::error_code ec;
+    st->stream.socket().close(ec);
+  }
+}
+
+awaitable<void> scraper::loop(std::shared_ptr<state> st) {
+  // Spread the first scrapes over one interval so workers are not all hit at once, then keep a
+  // ±10% jitter so agents and workers do not fall into lockstep.
+  const auto interval = std::chrono::duration<double, std::milli>(opts_.scrape_interval).count();
+  std::uniform_real_distribution<double> first(0.0, interval),
+      jitter(0.9 * interval, 1.1 * interval);
+  double wait_ms = first(st->rng);
+  std::string body;
+  std::string error;
+  beast::error_code ec;
+  while (!stopped_) {
+    st->timer.expires_after(std::chrono::microseconds(static_cast<std::int64_t>(wait_ms * 1000)));
+    co_await st->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (stopped_) break;
+    const auto started = std::chrono::steady_clock::now();
+    body.clear();
+    error.clear();
+    const bool ok = co_await scrape_once(*st, &body, &error);
+    if (stopped_) break;
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (ok) {
+      auto r = load::extract(body);
+      if (r.ok) {
+        model_.on_success(st->target.worker, r.value, now_ms(), seconds);
+      } else {
+        model_.on_failure(st->target.worker, "bad metrics body: " + r.error, now_ms(), seconds);
+      }
+    } else {
+      model_.on_failure(st->target.worker, error, now_ms(), seconds);
+    }
+    if (on_result_) on_result_();
+    wait_ms = jitter(st->rng);
+  }
+}
+
+awaitable<bool> scraper::scrape_once(state& st, std::string* body, std::string* error) {
+  beast::error_code ec;
+  st.stream.expires_after(opts_.scrape_timeout);
+  if (!st.connected) {
+    asio::ip::tcp::resolver resolver(io_);
+    auto results = co_await resolver.async_resolve(st.target.host, std::to_string(st.target.port),
+                                                   asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      *error = "resolve " + st.target.host + ": " + ec.message();
+      co_return false;
+    }
+    co_await st.stream.async_connect(results, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      *error = "connect: " + ec.message();
+      st.stream.socket().close(ec);
+      co_return false;
+    }
+    st.stream.socket().set_option(tcp::no_delay(true), ec);
+    st.connected = true;
+  }
+  http::request<http::empty_body> req{http::verb::get, st.target.path, 11};
+  req.set(http::field::host, st.target.host + ":" + std::to_string(st.target.port));
+  req.set(http::field::user_agent, "synapse-spoa");
+  req.set(http::field::accept, "text/plain; version=0.0.4");  // never OpenMetrics, never gzip
+  req.keep_alive(true);
+  co_await http::async_write(st.stream, req, asio::redirect_error(use_awaitable, ec));
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(opts_.max_body_bytes);
+  parser.header_limit(64 * 1024);
+  if (!ec) {
+    co_await http::async_read(st.stream, st.buffer, parser,
+                              asio::redirect_error(use_awaitable, ec));
+  }
+  auto drop = [&] {
+    beast::error_code ignored;
+    st.stream.socket().close(ignored);
+    st.buffer.consume(st.buffer.size());
+    st.connected = false;
+  };
+  if (ec) {
+    *error = ec == beast::error::timeout     ? "timed out"
+             : ec == http::error::body_limit ? "body larger than load.max_body_bytes"
+                                             : "read: " + ec.message();
+    drop();
+    co_return false;
+  }
+  auto res = parser.release();
+  if (!res.keep_alive()) drop();
+  if (res.result() != http::status::ok) {
+    *error = "HTTP " + std::to_string(res.result_int());
+    co_return false;
+  }
+  *body = std::move(res.body());
+  co_return true;
+}
+
+}  // namespace spoa::agent
