@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -86,11 +88,12 @@ std::string got(const YAML::Node& v) {
   return " (got '" + show(v.Scalar()) + "')";
 }
 
+// Keys come from the file too: escaped and bounded like values, so a message stays one line.
 std::string join_path(std::string_view parent, std::string_view key) {
-  if (parent.empty()) return std::string(key);
+  if (parent.empty()) return show(key);
   std::string out(parent);
   out += '.';
-  out += key;
+  out += show(key);
   return out;
 }
 
@@ -246,7 +249,8 @@ loader::mapping loader::read_mapping(const field& f,
   if (!f.value.IsDefined() || f.value.IsNull()) return m;
   if (!f.value.IsMap()) fail_value(f, "expected a mapping");
   for (auto it = f.value.begin(); it != f.value.end(); ++it) {
-    const YAML::Node& k = it->first;
+    // A copy: yaml-cpp's iterator returns a proxy, and a reference into it would dangle.
+    const YAML::Node k = it->first;
     if (!k.IsScalar()) {
       fail(mark_valid(k.Mark()) ? k.Mark() : m.mark, f.path, "keys must be plain strings");
     }
@@ -707,6 +711,59 @@ void loader::read_spop(const field& f, spop& s) const {
   }
 }
 
+// Records where each document's first node starts; nothing is built.
+class document_starts final : public YAML::EventHandler {
+ public:
+  std::optional<YAML::Mark> first;  // of the document handled last
+
+  void OnDocumentStart(const YAML::Mark&) override { first.reset(); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { note(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { note(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    note(m);
+  }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    note(m);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    note(m);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void note(const YAML::Mark& m) {
+    if (!first) first = m;
+  }
+};
+
+// Rejects a stream with more than one document, looking at no more than two. YAML::LoadAll is
+// not used: in yaml-cpp 0.7 a stray ',' at the top level makes it emit empty documents forever
+// without consuming input, until memory runs out (jbeder/yaml-cpp#1040, fixed upstream by #1319
+// after 0.8). Such a non-advancing "second document" starts exactly where the first did, which
+// is how it is told apart from a real one. Throws config_error or YAML::ParserException.
+void check_single_document(const std::string& text, const std::string& source) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  document_starts h;
+  if (!parser.HandleNextDocument(h)) return;
+  const std::optional<YAML::Mark> first = h.first;
+  if (!parser.HandleNextDocument(h)) return;
+  const YAML::Mark m = h.first.value_or(YAML::Mark{});
+  const std::string where =
+      mark_valid(m) ? ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) : "";
+  if (first && h.first && first->pos == h.first->pos) {
+    const auto pos = static_cast<std::size_t>(std::max(0, m.pos));
+    throw config_error{source + where + ": invalid YAML: unexpected '" +
+                       show(std::string_view(text).substr(pos, 1)) + "'"};
+  }
+  throw config_error{source + where + ": (root): expected one YAML document, found more"};
+}
+
 }  // namespace
 
 std::variant<agent_config, load_error> load_string(std::string_view yaml,
@@ -716,17 +773,10 @@ std::variant<agent_config, load_error> load_string(std::string_view yaml,
                       " bytes, limit " + std::to_string(max_config_bytes) + ")"};
   }
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
-    if (docs.size() > 1) {
-      const YAML::Mark m = docs[1].Mark();
-      std::string where =
-          mark_valid(m) ? ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1)
-                        : "";
-      return load_error{source + where + ": (root): expected one YAML document, found " +
-                        std::to_string(docs.size())};
-    }
+    const std::string text(yaml);
+    check_single_document(text, source);
     loader l(source);
-    return l.read_document(docs.empty() ? YAML::Node() : docs.front());
+    return l.read_document(YAML::Load(text));
   } catch (const config_error& e) {
     return load_error{e.message};
   } catch (const YAML::ParserException& e) {

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 
@@ -496,7 +497,11 @@ const bad_case bad_cases[] = {
     {kBase "placement:\n  balance_factor: 1.5\n  balance_factor: 1.6\n",
      "t.yaml:7:3: placement.balance_factor: duplicate key (first at line 6)"},
     {kBase "listen: [\n", "t.yaml:6:1: invalid YAML: end of sequence flow not found"},
-    {kBase "---\npools: {}\n", "t.yaml:6:1: (root): expected one YAML document, found 2"},
+    {kBase "---\npools: {}\n", "t.yaml:6:1: (root): expected one YAML document, found more"},
+    // Regression: yaml-cpp 0.7's LoadAll loops allocating forever on a top-level ','.
+    {",\n", "t.yaml:1:1: invalid YAML: unexpected ','"},
+    {"# synapse-spoa\n, This document is compiled i[tozthe ",
+     "t.yaml:2:1: invalid YAML: unexpected ','"},
     {kBase "log_level: \"a\\x01b\"\n",
      "t.yaml:5:12: log_level: expected debug, info, warn or error (got 'a\\x01b')"},
     {kBase "placement:\n  hash_key: [1]\n",
@@ -506,7 +511,11 @@ const bad_case bad_cases[] = {
     {kBase "listen: localhost:12345\n",
      "t.yaml:5:9: listen: expected IP:PORT or [IPV6]:PORT (got 'localhost:12345')"},
     // Several documents in one file: which one was meant is ambiguous.
-    {kBase "---\n" kBase, "t.yaml:6:1: (root): expected one YAML document, found 2"},
+    {kBase "---\n" kBase, "t.yaml:6:1: (root): expected one YAML document, found more"},
+    // Regression: yaml-cpp 0.7's LoadAll loops allocating forever on a top-level ','.
+    {",\n", "t.yaml:1:1: invalid YAML: unexpected ','"},
+    {"# synapse-spoa\n, This document is compiled i[tozthe ",
+     "t.yaml:2:1: invalid YAML: unexpected ','"},
     // A pool name that HAProxy could not use in a variable.
     {"pools:\n  'my pool': {backend: b}\nworkers: []\n",
      "t.yaml:2:3: pools.my pool: pool name must be made of A-Z a-z 0-9 _ . : - (got 'my pool')"},
@@ -562,6 +571,44 @@ TEST(load_string, binary_garbage_is_an_error_not_a_crash) {
     junk += static_cast<char>(x >> 24);
   }
   EXPECT_NE(error_of(junk), "OK");
+}
+
+// Seeded mutations of the embedded default (byte flips, insertions, cuts, truncation): every
+// result is a config or one line naming the source. This is how the yaml-cpp LoadAll loop above
+// was found; the 2000 cases here run in well under a second.
+TEST(load_string, mutated_default_documents_load_or_fail_with_one_line) {
+  std::mt19937 rng(42);
+  const std::string base(default_yaml());
+  const std::string alphabet =
+      std::string("[]{}:,-#&*!|>'\"\n \t?%@`0123456789abcxyz.\\\x01") + '\xff';
+  for (int i = 0; i < 2000; ++i) {
+    std::string s = base;
+    const int edits = 1 + static_cast<int>(rng() % 8);
+    for (int k = 0; k < edits && !s.empty(); ++k) {
+      const std::size_t pos = rng() % s.size();
+      const char c = alphabet[rng() % alphabet.size()];
+      switch (rng() % 4) {
+        case 0:
+          s[pos] = c;
+          break;
+        case 1:
+          s.erase(pos, 1 + rng() % 20);
+          break;
+        case 2:
+          s.insert(pos, 1, c);
+          break;
+        default:
+          s.resize(pos);
+          break;
+      }
+    }
+    auto r = load_string(s, "f.yaml");
+    if (auto* e = std::get_if<load_error>(&r)) {
+      EXPECT_EQ(e->message.rfind("f.yaml", 0), 0u) << e->message;
+      EXPECT_EQ(e->message.find('\n'), std::string::npos) << e->message;
+      EXPECT_EQ(e->message.find("cannot load"), std::string::npos) << e->message;
+    }
+  }
 }
 
 // --- load_file ---------------------------------------------------------------------------------
