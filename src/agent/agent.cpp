@@ -1,5 +1,6 @@
 #include "agent/agent.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -64,6 +65,15 @@ load::options load_options(const config::load& l) {
   return o;
 }
 
+// HAProxy reconnects in bursts on reloads; run out of descriptors as late as possible.
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0) log_warn("cannot raise the open-file limit");
+  }
+}
+
 spop_server_options server_options(const config::agent_config& cfg) {
   spop_server_options o;
   o.max_frame_size = cfg.spop.max_frame_size;
@@ -93,6 +103,7 @@ class agent_process {
     log_level lvl;
     if (parse_log_level(opts_.config.log_level, &lvl)) set_log_level(lvl);
     handler_.set_noop(opts_.noop);
+    raise_fd_limit();
     const auto& cfg = opts_.config;
     const tcp::endpoint spop_ep = endpoint_of("listen", opts_.listen.value_or(cfg.listen));
     server_ =
@@ -218,11 +229,12 @@ class agent_process {
       log_info("load: " + c);
   }
 
-  // Placement counters for /metrics, once a second (they are read off the event loop).
+  // Once a second: forget idle keys, and copy placement counters for /metrics.
   void schedule_stats() {
     stats_timer_.expires_after(std::chrono::seconds(1));
     stats_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
+      router_->placement().expire(now_ms());  // idle keys, a bounded batch per second
       metrics_->update_placement(router_->placement());
       schedule_stats();
     });

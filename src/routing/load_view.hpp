@@ -8,7 +8,8 @@
 namespace spoa::routing {
 
 enum class worker_state : std::uint8_t {
-  unknown,  // no data yet (or offline `route` mode): treated as healthy at nominal capacity
+  unknown,  // no (fresh) data: treated as healthy; `capacity` still applies (stale data
+            // decays toward 1 rather than jumping there)
   healthy,
   hot,      // saturated: takes no new keys while another worker of its pool has headroom
   down,     // unreachable or failing: takes nothing, its remembered keys move
