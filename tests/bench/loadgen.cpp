@@ -1,0 +1,555 @@
+// spoa-loadgen — an SPOP load generator that plays HAProxy 2.6 against a running agent.
+//
+//   spoa-loadgen --agent 127.0.0.1:12345 [--agent-pid PID] [--connections 8] [--pipeline 20]
+//                [--duration 5] [--warmup 1] [--pin-cpu N] [--seed 1] [--max-frame-size 16380]
+//                [--rooms 10000]
+//
+// Each connection says HAPROXY-HELLO (version 2.0, pipelining only), then keeps up to
+// --pipeline NOTIFYs in flight (HAProxy 2.6's max-waiting-frames default is 20): every ACK that
+// arrives is matched to its stream-id, timed, checked (it must parse and carry set-var actions)
+// and replaced by the next NOTIFY of the seeded Matrix request mix. The refills of one read go
+// out in one write, as HAProxy batches its applets' output. At the end every connection sends
+// HAPROXY-DISCONNECT and expects AGENT-DISCONNECT status 0.
+//
+// Reports messages/s, ACK latency p50/p99/p99.9, and — with --agent-pid — the agent's CPU time
+// (utime + stime of /proc/PID/stat, all threads) over the measured window, per message.
+// Exit status: 0 if messages were ACKed and no protocol error was seen, 1 otherwise, 2 on bad
+// arguments. It is a benchmark tool, not a conformance suite: "protocol error" means anything a
+// correct agent would not do (bad frame, unmatched stream-id, DISCONNECT with a non-zero status,
+// `async` or `fragmentation` announced, an early close).
+//
+// One thread, plain non-blocking sockets and epoll: the generator must cost less than the agent
+// it measures, so that on a two-core machine it can sit on the other core (--pin-cpu).
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "request_mix.hpp"
+#include "spop/disconnect.hpp"
+#include "spop/frame.hpp"
+#include "spop/hello.hpp"
+#include "spop/message.hpp"
+
+namespace {
+
+using namespace spoa::spop;
+
+struct options {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  int agent_pid = 0;
+  int connections = 8;
+  int pipeline = 20;
+  double duration = 5.0;
+  double warmup = 1.0;
+  int pin_cpu = -1;
+  std::uint64_t seed = 1;
+  std::uint32_t max_frame_size = 16380;
+  int rooms = 10'000;
+};
+
+[[noreturn]] void usage(const std::string& why) {
+  std::fprintf(stderr,
+               "spoa-loadgen: %s\n"
+               "usage: spoa-loadgen --agent IP:PORT [--agent-pid PID] [--connections N]\n"
+               "         [--pipeline N] [--duration S] [--warmup S] [--pin-cpu CPU] [--seed N]\n"
+               "         [--max-frame-size N] [--rooms N]\n",
+               why.c_str());
+  std::exit(2);
+}
+
+options parse_args(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(a + " needs a value");
+      return argv[++i];
+    };
+    auto number = [&](double lo, double hi) {
+      const std::string v = value();
+      char* end = nullptr;
+      const double d = std::strtod(v.c_str(), &end);
+      if (end == v.c_str() || *end != '\0' || !(d >= lo && d <= hi)) {
+        usage(a + ": bad value '" + v + "'");
+      }
+      return d;
+    };
+    if (a == "--agent") {
+      const std::string v = value();
+      const auto colon = v.rfind(':');
+      if (colon == std::string::npos) usage("--agent wants IP:PORT, got '" + v + "'");
+      o.host = v.substr(0, colon);
+      o.port = std::atoi(v.c_str() + colon + 1);
+      if (o.port <= 0 || o.port > 65535) usage("--agent: bad port in '" + v + "'");
+    } else if (a == "--agent-pid") {
+      o.agent_pid = static_cast<int>(number(1, 1 << 30));
+    } else if (a == "--connections") {
+      o.connections = static_cast<int>(number(1, 10000));
+    } else if (a == "--pipeline") {
+      o.pipeline = static_cast<int>(number(1, 4096));
+    } else if (a == "--duration") {
+      o.duration = number(0.1, 86400);
+    } else if (a == "--warmup") {
+      o.warmup = number(0, 3600);
+    } else if (a == "--pin-cpu") {
+      o.pin_cpu = static_cast<int>(number(0, 4095));
+    } else if (a == "--seed") {
+      o.seed = static_cast<std::uint64_t>(number(0, 1e18));
+    } else if (a == "--max-frame-size") {
+      o.max_frame_size = static_cast<std::uint32_t>(number(256, 1 << 24));
+    } else if (a == "--rooms") {
+      o.rooms = static_cast<int>(number(1, 1e8));
+    } else if (a == "-h" || a == "--help") {
+      usage("help");
+    } else {
+      usage("unknown argument '" + a + "'");
+    }
+  }
+  if (o.port == 0) usage("--agent is required");
+  return o;
+}
+
+std::uint64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// utime + stime of every thread of `pid`, in seconds; -1 if unreadable.
+double process_cpu_seconds(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const auto close = s.rfind(')');  // the command name may contain spaces and parentheses
+  if (close == std::string::npos) return -1;
+  std::istringstream in(s.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  // fields after the name start at 3 (state); utime is 14, stime 15
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double self_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// The NOTIFY payloads (one `route` message each), encoded once up front so the generator spends
+// its time on I/O, not on encoding.
+std::vector<std::string> make_payloads(const options& o) {
+  spoa::bench::request_mix mix(o.seed, {o.rooms, 5000, 200});
+  std::vector<std::string> payloads;
+  constexpr std::size_t n = 1 << 16;
+  payloads.reserve(n);
+  static const char src[4] = {127, 0, 0, 1};
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto r = mix.next();
+    auto str_or_null = [](const std::string& s) {
+      return s.empty() ? typed_value::make_null() : typed_value::make_string(s);
+    };
+    const arg args[] = {
+        {"method", typed_value::make_string(r.method)},
+        {"path", typed_value::make_string(r.path)},
+        {"query", str_or_null(r.query)},
+        {"user", str_or_null(r.user)},
+        {"origin", str_or_null(r.origin)},
+        {"src", typed_value::make_ipv4(std::string_view(src, 4))},
+    };
+    const notify_message msg{"route", args};
+    std::string frame;
+    encode_notify(frame, 0, 0, std::span<const notify_message>(&msg, 1));
+    // Keep the payload only: decode our own frame to find where it starts.
+    const auto f = decode_frame(as_bytes(frame), 1u << 24);
+    payloads.emplace_back(reinterpret_cast<const char*>(f.frame.payload.data()),
+                          f.frame.payload.size());
+  }
+  return payloads;
+}
+
+struct stats {
+  std::uint64_t sent = 0;
+  std::uint64_t acked = 0;
+  std::uint64_t acked_window = 0;
+  std::uint64_t routed = 0;  // ACKs carrying set-var(txn, backend)
+  std::uint64_t protocol_errors = 0;
+  std::uint64_t reads = 0;
+  std::uint64_t writes = 0;
+  std::vector<std::uint32_t> latency_ns;  // ACKs inside the measured window
+  std::string agent_capabilities;
+  std::string first_error;
+};
+
+struct conn {
+  enum class st { hello, running, draining, disconnecting, closed } state = st::hello;
+  int fd = -1;
+  std::vector<std::uint8_t> in;
+  std::size_t have = 0;
+  std::string out;
+  std::size_t out_off = 0;
+  std::uint32_t frame_size = 0;
+  std::uint64_t next_sid = 1;
+  int in_flight = 0;
+  // in-flight NOTIFYs: stream-id and send time, slot = sid % slots.size()
+  std::vector<std::uint64_t> slot_sid;
+  std::vector<std::uint64_t> slot_sent;
+};
+
+class generator {
+ public:
+  generator(options o) : o_(std::move(o)), payloads_(make_payloads(o_)) {}
+
+  int run();
+
+ private:
+  void error(conn& c, const std::string& what) {
+    ++stats_.protocol_errors;
+    if (stats_.first_error.empty()) stats_.first_error = what;
+    close_conn(c);
+  }
+  void close_conn(conn& c) {
+    if (c.fd >= 0) {
+      epoll_ctl(ep_, EPOLL_CTL_DEL, c.fd, nullptr);
+      ::close(c.fd);
+      c.fd = -1;
+    }
+    c.state = conn::st::closed;
+  }
+  void queue_notify(conn& c) {
+    const std::string& p = payloads_[next_payload_++ & (payloads_.size() - 1)];
+    const std::uint64_t sid = c.next_sid++;
+    // HAProxy 2.6: stream-id = the stream's unique id, frame-id = 1 for its first NOTIFY
+    const std::size_t start = begin_frame(c.out, frame_type::notify, sid, 1);
+    c.out.append(p);
+    end_frame(c.out, start);
+    const std::size_t slot = sid % c.slot_sid.size();
+    c.slot_sid[slot] = sid;
+    c.slot_sent[slot] = now_ns();
+    ++c.in_flight;
+    ++stats_.sent;
+  }
+  void refill(conn& c) {
+    if (c.state != conn::st::running) return;
+    while (c.in_flight < o_.pipeline)
+      queue_notify(c);
+  }
+  bool flush(conn& c);
+  void on_readable(conn& c);
+  void on_frame(conn& c, const frame_view& f);
+
+  options o_;
+  std::vector<std::string> payloads_;
+  std::size_t next_payload_ = 0;
+  std::vector<conn> conns_;
+  int ep_ = -1;
+  stats stats_;
+  bool measuring_ = false;
+};
+
+bool generator::flush(conn& c) {
+  while (c.out_off < c.out.size()) {
+    const ssize_t n =
+        ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLOUT;
+        ev.data.ptr = &c;
+        epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
+        return true;
+      }
+      error(c, std::string("send: ") + std::strerror(errno));
+      return false;
+    }
+    ++stats_.writes;
+    c.out_off += static_cast<std::size_t>(n);
+  }
+  c.out.clear();
+  c.out_off = 0;
+  return true;
+}
+
+void generator::on_frame(conn& c, const frame_view& f) {
+  switch (f.type) {
+    case frame_type::agent_hello: {
+      if (c.state != conn::st::hello) return error(c, "second AGENT-HELLO");
+      const auto h = parse_agent_hello(f.payload);
+      if (h.st != status::normal) return error(c, "AGENT-HELLO does not parse");
+      if (h.hello.version != "2.0") return error(c, "AGENT-HELLO version is not 2.0");
+      if (h.hello.max_frame_size < 256 || h.hello.max_frame_size > o_.max_frame_size) {
+        return error(c, "AGENT-HELLO max-frame-size out of range");
+      }
+      stats_.agent_capabilities = std::string(h.hello.capabilities);
+      if (h.hello.capabilities.find("async") != std::string_view::npos ||
+          h.hello.capabilities.find("fragmentation") != std::string_view::npos) {
+        return error(c, "agent announced async or fragmentation: '" +
+                            std::string(h.hello.capabilities) + "'");
+      }
+      c.frame_size = static_cast<std::uint32_t>(h.hello.max_frame_size);
+      c.state = conn::st::running;
+      refill(c);
+      return;
+    }
+    case frame_type::ack: {
+      if (c.state == conn::st::hello) return error(c, "ACK before AGENT-HELLO");
+      const std::size_t slot = f.stream_id % c.slot_sid.size();
+      if (c.in_flight == 0 || c.slot_sid[slot] != f.stream_id || f.frame_id != 1) {
+        return error(c, "ACK for an unknown stream-id/frame-id");
+      }
+      c.slot_sid[slot] = 0;
+      --c.in_flight;
+      ack_reader rd(f.payload);
+      action a;
+      int actions = 0;
+      bool routed = false;
+      while (rd.next(a)) {
+        ++actions;
+        if (a.type == action_type::set_var && a.name == "backend") routed = true;
+      }
+      if (rd.error() != status::normal || actions == 0) return error(c, "ACK payload invalid");
+      ++stats_.acked;
+      if (routed) ++stats_.routed;
+      if (measuring_) {
+        ++stats_.acked_window;
+        const std::uint64_t d = now_ns() - c.slot_sent[slot];
+        stats_.latency_ns.push_back(d > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<std::uint32_t>(d));
+      }
+      return;
+    }
+    case frame_type::agent_disconnect: {
+      const auto d = parse_disconnect(f.payload);
+      if (c.state != conn::st::disconnecting || d.st != status::normal || d.info.status_code != 0) {
+        return error(c, "AGENT-DISCONNECT status " + std::to_string(d.info.status_code) + ": " +
+                            std::string(d.info.message));
+      }
+      close_conn(c);
+      return;
+    }
+    default:
+      return error(c, "unexpected frame type " + std::to_string(static_cast<int>(f.type)));
+  }
+}
+
+void generator::on_readable(conn& c) {
+  for (;;) {
+    if (c.have == c.in.size()) c.in.resize(c.in.size() * 2);
+    const ssize_t n = ::recv(c.fd, c.in.data() + c.have, c.in.size() - c.have, 0);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return error(c, std::string("recv: ") + std::strerror(errno));
+    }
+    if (n == 0) {
+      if (c.state == conn::st::disconnecting) return close_conn(c);
+      return error(c, "agent closed the connection");
+    }
+    ++stats_.reads;
+    c.have += static_cast<std::size_t>(n);
+    std::size_t off = 0;
+    for (;;) {
+      const std::uint32_t limit = c.frame_size ? c.frame_size : o_.max_frame_size;
+      const auto r =
+          decode_frame(std::span<const std::uint8_t>(c.in.data() + off, c.have - off), limit);
+      if (r.state == decode_state::need_more) break;
+      if (r.state == decode_state::error) return error(c, "undecodable frame from the agent");
+      off += r.consumed;
+      on_frame(c, r.frame);
+      if (c.state == conn::st::closed) return;
+    }
+    std::memmove(c.in.data(), c.in.data() + off, c.have - off);
+    c.have -= off;
+    if (static_cast<std::size_t>(n) < c.in.size() / 2) break;  // drained the socket
+  }
+  refill(c);
+  if (c.state == conn::st::draining && c.in_flight == 0) {
+    encode_haproxy_disconnect(c.out, 0, "loadgen done");
+    c.state = conn::st::disconnecting;
+  }
+  flush(c);
+}
+
+int generator::run() {
+  ep_ = epoll_create1(EPOLL_CLOEXEC);
+  conns_.resize(static_cast<std::size_t>(o_.connections));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(o_.port));
+  if (inet_pton(AF_INET, o_.host.c_str(), &addr.sin_addr) != 1) usage("--agent: IPv4 only");
+  for (auto& c : conns_) {
+    c.in.resize(o_.max_frame_size + 4);
+    const std::size_t slots = static_cast<std::size_t>(o_.pipeline) * 4;
+    c.slot_sid.assign(slots, 0);
+    c.slot_sent.assign(slots, 0);
+    c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c.fd < 0 || ::connect(c.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+      std::fprintf(stderr, "spoa-loadgen: connect %s:%d: %s\n", o_.host.c_str(), o_.port,
+                   std::strerror(errno));
+      return 1;
+    }
+    const int one = 1;
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &c;
+    epoll_ctl(ep_, EPOLL_CTL_ADD, c.fd, &ev);
+    encode_haproxy_hello(c.out, {"2.0", o_.max_frame_size, "pipelining", "loadgen-engine", false});
+    flush(c);
+  }
+
+  const std::uint64_t t_start = now_ns();
+  const auto ns = [](double s) { return static_cast<std::uint64_t>(s * 1e9); };
+  const std::uint64_t t_measure = t_start + ns(o_.warmup);
+  const std::uint64_t t_stop = t_measure + ns(o_.duration);
+  const std::uint64_t t_give_up = t_stop + ns(2.0);
+  double agent_cpu0 = 0, agent_cpu1 = 0, self_cpu0 = 0, self_cpu1 = 0;
+  std::uint64_t window_start = 0, window_end = 0, reads0 = 0, writes0 = 0, reads1 = 0, writes1 = 0;
+  bool stopped = false;
+  std::vector<epoll_event> events(256);
+  for (;;) {
+    const std::uint64_t now = now_ns();
+    if (!measuring_ && !stopped && now >= t_measure) {
+      measuring_ = true;
+      window_start = now;
+      if (o_.agent_pid) agent_cpu0 = process_cpu_seconds(o_.agent_pid);
+      self_cpu0 = self_cpu_seconds();
+      reads0 = stats_.reads;
+      writes0 = stats_.writes;
+    }
+    if (!stopped && now >= t_stop) {
+      stopped = true;
+      measuring_ = false;
+      window_end = now;
+      if (o_.agent_pid) agent_cpu1 = process_cpu_seconds(o_.agent_pid);
+      self_cpu1 = self_cpu_seconds();
+      reads1 = stats_.reads;
+      writes1 = stats_.writes;
+      for (auto& c : conns_) {
+        if (c.state == conn::st::running || c.state == conn::st::hello) {
+          c.state = conn::st::draining;
+          if (c.in_flight == 0) {
+            encode_haproxy_disconnect(c.out, 0, "loadgen done");
+            c.state = conn::st::disconnecting;
+            flush(c);
+          }
+        }
+      }
+    }
+    bool open = false;
+    for (const auto& c : conns_)
+      open = open || c.state != conn::st::closed;
+    if (!open) break;
+    if (now >= t_give_up) {
+      for (auto& c : conns_) {
+        if (c.state != conn::st::closed) error(c, "no AGENT-DISCONNECT within 2 s of the end");
+      }
+      break;
+    }
+    const int n = epoll_wait(ep_, events.data(), static_cast<int>(events.size()), 10);
+    for (int i = 0; i < n; ++i) {
+      auto& c = *static_cast<conn*>(events[static_cast<std::size_t>(i)].data.ptr);
+      if (c.state == conn::st::closed) continue;
+      if (events[static_cast<std::size_t>(i)].events & EPOLLOUT) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.ptr = &c;
+        epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
+        if (!flush(c)) continue;
+      }
+      if (events[static_cast<std::size_t>(i)].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        on_readable(c);
+      }
+    }
+  }
+  ::close(ep_);
+  if (window_end == 0) {  // ended before the window closed (every connection failed)
+    window_end = now_ns();
+    reads1 = stats_.reads;
+    writes1 = stats_.writes;
+    self_cpu1 = self_cpu_seconds();
+    if (o_.agent_pid) agent_cpu1 = process_cpu_seconds(o_.agent_pid);
+  }
+
+  // --- report ---
+  const double secs = static_cast<double>(window_end - window_start) / 1e9;
+  const double rate = secs > 0 ? static_cast<double>(stats_.acked_window) / secs : 0;
+  auto& lat = stats_.latency_ns;
+  auto pct = [&](double p) -> double {
+    if (lat.empty()) return 0;
+    auto k = static_cast<std::size_t>(p * static_cast<double>(lat.size() - 1));
+    std::nth_element(lat.begin(), lat.begin() + static_cast<std::ptrdiff_t>(k), lat.end());
+    return static_cast<double>(lat[k]) / 1e3;
+  };
+  const double p50 = pct(0.50), p99 = pct(0.99), p999 = pct(0.999);
+  const double msgs = static_cast<double>(stats_.acked_window);
+  std::printf(
+      "spoa-loadgen: %d connections x %d pipelined, %.1f s measured (after %.1f s warm-up)\n",
+      o_.connections, o_.pipeline, secs, o_.warmup);
+  std::printf("agent capabilities: \"%s\"\n", stats_.agent_capabilities.c_str());
+  std::printf("| metric | value |\n|---|---|\n");
+  std::printf("| messages ACKed (window) | %llu |\n",
+              static_cast<unsigned long long>(stats_.acked_window));
+  std::printf("| messages/s | %.0f |\n", rate);
+  std::printf("| latency p50 / p99 / p99.9 (us) | %.1f / %.1f / %.1f |\n", p50, p99, p999);
+  if (o_.agent_pid && msgs > 0) {
+    const double cpu = agent_cpu1 - agent_cpu0;
+    std::printf("| agent CPU (s) / utilisation | %.2f / %.0f%% |\n", cpu, 100 * cpu / secs);
+    std::printf("| agent CPU per message (us) | %.2f |\n", cpu * 1e6 / msgs);
+  }
+  if (msgs > 0) {
+    std::printf("| loadgen CPU per message (us) | %.2f |\n", (self_cpu1 - self_cpu0) * 1e6 / msgs);
+    std::printf("| loadgen reads / writes per message | %.3f / %.3f |\n",
+                static_cast<double>(reads1 - reads0) / msgs,
+                static_cast<double>(writes1 - writes0) / msgs);
+  }
+  std::printf("| total sent / ACKed / routed | %llu / %llu / %llu |\n",
+              static_cast<unsigned long long>(stats_.sent),
+              static_cast<unsigned long long>(stats_.acked),
+              static_cast<unsigned long long>(stats_.routed));
+  std::printf("| protocol errors | %llu%s%s |\n",
+              static_cast<unsigned long long>(stats_.protocol_errors),
+              stats_.first_error.empty() ? "" : " — first: ", stats_.first_error.c_str());
+  return stats_.acked > 0 && stats_.protocol_errors == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o = parse_args(argc, argv);
+  if (o.pin_cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(o.pin_cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) {
+      std::fprintf(stderr, "spoa-loadgen: sched_setaffinity(%d): %s\n", o.pin_cpu,
+                   std::strerror(errno));
+      return 2;
+    }
+  }
+  generator g(std::move(o));
+  return g.run();
+}
