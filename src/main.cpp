@@ -12,6 +12,7 @@
 
 #include "agent/agent.hpp"
 #include "agent/router.hpp"
+#include "agent/scraper.hpp"
 #include "config/load.hpp"
 
 namespace {
@@ -24,8 +25,10 @@ constexpr const char* k_usage = R"(usage:
       Validate a config (and its routes); exit 0, or exit 2 with the exact problem.
   synapse-spoa print-default-config
       Print the embedded default config (YAML, commented).
-  synapse-spoa route [--config FILE] [--arg NAME=VALUE]... METHOD PATH
-      Explain one routing decision as one JSON line (offline: every worker healthy).
+  synapse-spoa route [--config FILE] [--live] [--arg NAME=VALUE]... METHOD PATH
+      Explain one routing decision as one JSON line. Offline every worker is healthy at
+      nominal capacity; --live first scrapes every worker's metrics (about two scrape
+      intervals) and shows each worker's load view and state on stderr.
       NAME is one of query, user, origin.
   synapse-spoa route [--config FILE] -
       Read "METHOD PATH" lines from stdin, one JSON line per request, in order; affinity is
@@ -44,6 +47,7 @@ struct args {
   std::optional<std::string> metrics_listen;
   std::string ready_file;
   bool noop = false;
+  bool live = false;
   std::vector<std::pair<std::string, std::string>> route_args;
   std::vector<std::string> positional;
 };
@@ -71,6 +75,8 @@ args parse_args(int argc, char** argv) {
       a.metrics_listen = value("--metrics-listen");
     } else if (s == "--ready-file") {
       a.ready_file = value("--ready-file");
+    } else if (s == "--live") {
+      a.live = true;
     } else if (s == "--noop") {
       a.noop = true;
     } else if (s == "--arg") {
@@ -124,6 +130,13 @@ int cmd_check_config(const args& a) {
 int cmd_route(const args& a) {
   const auto cfg = load_config(a.config);
   auto r = make_router(cfg);
+  if (a.live) {
+    std::vector<std::string> lines;
+    const auto view = spoa::agent::scrape_live(cfg, &lines);
+    r->set_load(*view);
+    for (const auto& l : lines)
+      std::fprintf(stderr, "load: %s\n", l.c_str());
+  }
   // Offline: a deterministic clock, one millisecond per request, so replays are reproducible.
   std::uint64_t clock_ms = 1;
   if (a.positional.size() == 1 && a.positional[0] == "-") {

@@ -1,5 +1,6 @@
 #include "agent/router.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 #include <variant>
@@ -21,8 +22,20 @@ routing::route_table compile_or_throw(const config::agent_config& cfg) {
   if (auto* err = std::get_if<routing::compile_error>(&rules)) {
     throw std::runtime_error(cfg.source + ": routes: " + err->message);
   }
-  auto table = routing::route_table::compile(
-      std::get<std::vector<routing::rule_spec>>(std::move(rules)), pool_names(cfg));
+  auto list = std::get<std::vector<routing::rule_spec>>(std::move(rules));
+  // A deployment without some reference pool (no media worker, no sync worker...) still uses
+  // the embedded table: its rules for the missing pool go to `main`, the one process that can
+  // serve every endpoint. Rules the operator wrote are never retargeted silently.
+  const auto names = pool_names(cfg);
+  const bool has_main = std::find(names.begin(), names.end(), "main") != names.end();
+  for (auto& rule : list) {
+    if (has_main && rule.source == "default" &&
+        std::find(names.begin(), names.end(), rule.pool) == names.end()) {
+      rule.pool = "main";
+      rule.key = routing::key_kind::none;
+    }
+  }
+  auto table = routing::route_table::compile(std::move(list), names);
   if (auto* err = std::get_if<routing::compile_error>(&table)) {
     throw std::runtime_error(cfg.source + ": routes: " + err->message);
   }

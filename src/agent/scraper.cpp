@@ -1,5 +1,6 @@
 #include "agent/scraper.hpp"
 
+#include <algorithm>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <random>
@@ -160,6 +161,53 @@ awaitable<bool> scraper::scrape_once(state& st, std::string* body, std::string* 
   }
   *body = std::move(res.body());
   co_return true;
+}
+
+}  // namespace spoa::agent
+
+namespace spoa::agent {
+
+std::shared_ptr<const routing::load_view> scrape_live(const config::agent_config& cfg,
+                                                      std::vector<std::string>* status_lines) {
+  asio::io_context io(1);
+  std::vector<std::string> names;
+  for (const auto& w : cfg.workers)
+    names.push_back(w.name);
+  load::options lo;
+  lo.ewma_alpha = cfg.load.ewma_alpha;
+  lo.hot_cpu = cfg.load.hot_cpu;
+  lo.cool_cpu = cfg.load.cool_cpu;
+  lo.hot_reactor_lag = cfg.load.hot_reactor_lag;
+  lo.cool_reactor_lag = cfg.load.cool_reactor_lag;
+  lo.down_after_failures = cfg.load.down_after_failures;
+  lo.stale_after_ms = static_cast<std::uint64_t>(cfg.load.stale_after.count());
+  load::model model(lo, std::move(names));
+  auto targets = scrape_targets(cfg);
+  std::vector<std::size_t> workers;
+  for (const auto& t : targets)
+    workers.push_back(t.worker);
+  // Done when every worker has a rate (two good scrapes) or is down (enough failures).
+  auto settled = [&] {
+    for (const auto w : workers) {
+      const auto& st = model.status(w);
+      if (st.scrapes_ok < 2 && st.consecutive_failures < cfg.load.down_after_failures) return false;
+    }
+    return true;
+  };
+  scraper s(io, std::move(targets), cfg.load, model, [&] {
+    if (settled()) io.stop();
+  });
+  asio::steady_timer deadline(io);
+  const auto rounds = std::max(2, cfg.load.down_after_failures) + 1;
+  deadline.expires_after(cfg.load.scrape_interval * rounds + cfg.load.scrape_timeout);
+  deadline.async_wait([&](const boost::system::error_code& ec) {
+    if (!ec) io.stop();
+  });
+  s.start();
+  io.run();
+  s.stop();
+  const auto view = model.publish(now_ms(), status_lines);
+  return view;
 }
 
 }  // namespace spoa::agent

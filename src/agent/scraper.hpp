@@ -51,3 +51,13 @@ class scraper {
 std::vector<scrape_target> scrape_targets(const config::agent_config& cfg);
 
 }  // namespace spoa::agent
+
+namespace spoa::agent {
+
+// For `synapse-spoa route --live`: scrape every worker until each has answered twice (rates need
+// two samples) or `scrape_interval` × 2 + `scrape_timeout` has passed, then return the model's
+// view by config worker. Blocks the calling thread; offline tools only.
+std::shared_ptr<const routing::load_view> scrape_live(const config::agent_config& cfg,
+                                                      std::vector<std::string>* status_lines);
+
+}  // namespace spoa::agent

@@ -7,7 +7,7 @@ import tempfile
 import unittest
 import pathlib
 
-from harness import AGENT, SOURCE
+from harness import AGENT, SOURCE, Stack
 
 
 def run(*args, stdin=None):
@@ -98,6 +98,29 @@ class Cli(unittest.TestCase):
     def test_unknown_command_and_option(self):
         self.assertEqual(run("frobnicate").returncode, 2)
         self.assertEqual(run("run", "--nope").returncode, 2)
+
+
+class RouteLive(unittest.TestCase):
+    """`route --live` scrapes the (simulated) workers first and shows their load view."""
+
+    def test_live_view(self):
+        stack = Stack(agent_extra="load: {scrape_interval: 200ms, scrape_timeout: 150ms}\n")
+        try:
+            stack.start_sim()
+            stack.agent_port = stack.agent_metrics_port = 0
+            stack.write_agent_config()
+            self.assertEqual(stack.control("room2", "down"), 200)
+            r = run("route", "--live", "--config", str(stack.agent_config),
+                    "GET", "/_matrix/client/v3/rooms/!live:example.org/messages")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("load: room1: unknown -> healthy", r.stderr)
+            d = json.loads(r.stdout)
+            states = {w["worker"]: w["state"] for w in d["placement"]["ranking"]}
+            self.assertEqual(states["room1"], "healthy", states)
+            self.assertEqual(states["room2"], "down", states)
+            self.assertNotEqual(d["server"], "room2")
+        finally:
+            stack.close()
 
 
 if __name__ == "__main__":
