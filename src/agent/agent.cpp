@@ -1,4 +1,5 @@
 #include "agent/agent.hpp"
+#include "agent/clock.hpp"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -24,12 +25,6 @@
 namespace spoa::agent {
 namespace {
 
-std::uint64_t now_ms() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::steady_clock::now().time_since_epoch())
-                                        .count());
-}
-
 tcp::endpoint endpoint_of(const std::string& what, const std::string& s) {
   auto ep = config::parse_endpoint(s);
   if (!ep) throw std::runtime_error(what + ": not an ADDRESS:PORT: '" + s + "'");
@@ -51,18 +46,6 @@ void write_ready_file(const std::string& path, unsigned short spop_port,
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     throw std::runtime_error("cannot rename ready file to " + path);
   }
-}
-
-load::options load_options(const config::load& l) {
-  load::options o;
-  o.ewma_alpha = l.ewma_alpha;
-  o.hot_cpu = l.hot_cpu;
-  o.cool_cpu = l.cool_cpu;
-  o.hot_reactor_lag = l.hot_reactor_lag;
-  o.cool_reactor_lag = l.cool_reactor_lag;
-  o.down_after_failures = l.down_after_failures;
-  o.stale_after_ms = static_cast<std::uint64_t>(l.stale_after.count());
-  return o;
 }
 
 // HAProxy reconnects in bursts on reloads; run out of descriptors as late as possible.
@@ -215,7 +198,7 @@ class agent_process {
     std::vector<std::string> names;
     for (const auto& w : cfg.workers)
       names.push_back(w.name);
-    model_ = std::make_unique<load::model>(load_options(cfg.load), std::move(names));
+    model_ = std::make_unique<load::model>(load_options_of(cfg.load), std::move(names));
     scraper_ = std::make_unique<scraper>(io_, scrape_targets(cfg), cfg.load, *model_,
                                          [this] { publish_load(); });
   }

@@ -1,16 +1,11 @@
 #include "agent/route_handler.hpp"
+#include "agent/clock.hpp"
 
 #include <charconv>
 #include <chrono>
 
 namespace spoa::agent {
 namespace {
-
-std::uint64_t now_ms() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::steady_clock::now().time_since_epoch())
-                                        .count());
-}
 
 // HAProxy sends `user` as a STRING (the syt_ localpart) or as an INT64 (xxh64 of an opaque
 // token). Either way the key is its text form.

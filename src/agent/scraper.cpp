@@ -1,4 +1,5 @@
 #include "agent/scraper.hpp"
+#include "agent/clock.hpp"
 
 #include <algorithm>
 #include <boost/beast/core.hpp>
@@ -12,13 +13,7 @@ namespace spoa::agent {
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-namespace {
-std::uint64_t now_ms() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::steady_clock::now().time_since_epoch())
-                                        .count());
-}
-}  // namespace
+namespace {}  // namespace
 
 struct scraper::state {
   scrape_target target;
@@ -31,6 +26,18 @@ struct scraper::state {
   state(asio::io_context& io, scrape_target t)
       : target(std::move(t)), stream(io), timer(io), rng(std::hash<std::string>{}(target.name)) {}
 };
+
+load::options load_options_of(const config::load& l) {
+  load::options o;
+  o.ewma_alpha = l.ewma_alpha;
+  o.hot_cpu = l.hot_cpu;
+  o.cool_cpu = l.cool_cpu;
+  o.hot_reactor_lag = l.hot_reactor_lag;
+  o.cool_reactor_lag = l.cool_reactor_lag;
+  o.down_after_failures = l.down_after_failures;
+  o.stale_after_ms = static_cast<std::uint64_t>(l.stale_after.count());
+  return o;
+}
 
 std::vector<scrape_target> scrape_targets(const config::agent_config& cfg) {
   std::vector<scrape_target> out;
@@ -173,15 +180,7 @@ std::shared_ptr<const routing::load_view> scrape_live(const config::agent_config
   std::vector<std::string> names;
   for (const auto& w : cfg.workers)
     names.push_back(w.name);
-  load::options lo;
-  lo.ewma_alpha = cfg.load.ewma_alpha;
-  lo.hot_cpu = cfg.load.hot_cpu;
-  lo.cool_cpu = cfg.load.cool_cpu;
-  lo.hot_reactor_lag = cfg.load.hot_reactor_lag;
-  lo.cool_reactor_lag = cfg.load.cool_reactor_lag;
-  lo.down_after_failures = cfg.load.down_after_failures;
-  lo.stale_after_ms = static_cast<std::uint64_t>(cfg.load.stale_after.count());
-  load::model model(lo, std::move(names));
+  load::model model(load_options_of(cfg.load), std::move(names));
   auto targets = scrape_targets(cfg);
   std::vector<std::size_t> workers;
   for (const auto& t : targets)
