@@ -1,5 +1,7 @@
 #include "agent/spop_server.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <cstring>
 
 namespace spoa::agent {
@@ -12,7 +14,8 @@ class spop_server::session : public std::enable_shared_from_this<spop_server::se
       : owner_(owner),
         sock_(std::move(sock)),
         timer_(sock_.get_executor()),
-        conn_(spop::connection_options{owner.opts_.max_frame_size}, owner.handler_) {
+        conn_(spop::connection_options{owner.opts_.max_frame_size}, owner.handler_),
+        deadline_(steady::now() + owner.opts_.hello_timeout) {
     in_.resize(4096);
   }
 
@@ -33,47 +36,76 @@ class spop_server::session : public std::enable_shared_from_this<spop_server::se
   }
 
  private:
+  // The end of the prefix of in_[0, have_) that holds at most max_pipelined complete frames;
+  // sets more_ when complete frames remain after it. Only the 4-byte lengths are read: the
+  // state machine validates everything (a bad length is refused there, whatever we skip here).
+  std::size_t pipeline_limit() {
+    const std::size_t max = std::max<std::size_t>(owner_.opts_.max_pipelined, 1);
+    std::size_t off = 0, frames = 0;
+    more_ = false;
+    while (off + 4 <= have_) {
+      const std::size_t len = (std::size_t{in_[off]} << 24) | (std::size_t{in_[off + 1]} << 16) |
+                              (std::size_t{in_[off + 2]} << 8) | std::size_t{in_[off + 3]};
+      if (len > have_ - off - 4) break;  // incomplete (or over-long: the machine refuses it)
+      if (frames == max) {
+        more_ = true;
+        return off;
+      }
+      off += 4 + len;
+      ++frames;
+    }
+    return have_;
+  }
+
   awaitable<void> run() {
     auto self = shared_from_this();
     boost::system::error_code ec;
     sock_.set_option(tcp::no_delay(true), ec);
-    deadline_ = steady::now() + owner_.opts_.hello_timeout;
     spop::status why = spop::status::normal;
     for (;;) {
       if (stopping_) {
         conn_.disconnect(spop::status::normal, "agent shutting down", out_);
       } else if (timed_out_) {
-        conn_.disconnect(spop::status::timeout, "idle timeout", out_);
+        conn_.disconnect(spop::status::timeout,
+                         conn_.hello_done() ? "idle timeout" : "no HELLO in time", out_);
       } else {
-        const std::size_t limit = std::size_t{conn_.frame_size()} + 4;
-        if (have_ == in_.size()) {
-          if (in_.size() >= limit) {  // cannot happen: a frame over the limit is refused earlier
-            conn_.disconnect(spop::status::too_big, "frame too big", out_);
-          } else {
-            in_.resize(std::min(limit, in_.size() * 2));
+        if (!more_) {  // complete frames already buffered are answered before reading more
+          const std::size_t limit = std::size_t{conn_.frame_size()} + 4;
+          if (have_ == in_.size()) {
+            if (in_.size() >= limit) {  // cannot happen: a frame over the limit is refused earlier
+              conn_.disconnect(spop::status::too_big, "frame too big", out_);
+            } else {
+              in_.resize(std::min(limit, in_.size() * 2));
+            }
+          }
+          if (!conn_.closing()) {
+            reading_ = true;
+            const std::size_t n =
+                co_await sock_.async_read_some(asio::buffer(in_.data() + have_, in_.size() - have_),
+                                               asio::redirect_error(use_awaitable, ec));
+            reading_ = false;
+            if (ec) {
+              if (ec == asio::error::operation_aborted && (stopping_ || timed_out_)) continue;
+              why = spop::status::io_error;  // EOF / reset: a normal close for an agent
+              break;
+            }
+            have_ += n;
           }
         }
         if (!conn_.closing()) {
-          reading_ = true;
-          const std::size_t n =
-              co_await sock_.async_read_some(asio::buffer(in_.data() + have_, in_.size() - have_),
-                                             asio::redirect_error(use_awaitable, ec));
-          reading_ = false;
-          if (ec) {
-            if (ec == asio::error::operation_aborted && (stopping_ || timed_out_)) continue;
-            why = spop::status::io_error;  // EOF / reset: a normal close for an agent
-            break;
-          }
-          have_ += n;
+          const bool had_hello = conn_.hello_done();
           const std::size_t used =
-              conn_.on_bytes(std::span<const std::uint8_t>(in_.data(), have_), out_);
+              conn_.on_bytes(std::span<const std::uint8_t>(in_.data(), pipeline_limit()), out_);
           if (used > 0) {
             std::memmove(in_.data(), in_.data() + used, have_ - used);
             have_ -= used;
           }
           report_frames();
-          deadline_ = steady::now() +
-                      (conn_.hello_done() ? owner_.opts_.idle_timeout : owner_.opts_.hello_timeout);
+          // The HELLO deadline runs from accept, however slowly the bytes come; after it, only a
+          // complete frame counts as activity, so a slow drip of one frame is idle.
+          if (conn_.hello_done() && (used > 0 || !had_hello)) {
+            deadline_ = steady::now() + owner_.opts_.idle_timeout;
+          }
         }
       }
       if (!out_.empty()) {
@@ -156,6 +188,7 @@ class spop_server::session : public std::enable_shared_from_this<spop_server::se
   steady::time_point deadline_;
   bool reading_ = false;
   bool writing_ = false;
+  bool more_ = false;  // complete frames wait in in_ beyond the last pipeline_limit()
   bool stopping_ = false;
   bool timed_out_ = false;
   bool finished_ = false;
@@ -177,17 +210,46 @@ void spop_server::start() {
   asio::co_spawn(io_, accept_loop(), asio::detached);
 }
 
+bool address_range::contains(const asio::ip::address& a) const noexcept {
+  // Compare the first `prefix` bits of two byte strings of the same family.
+  auto match = [this](const auto& net, const auto& peer) {
+    const unsigned full = prefix / 8, rest = prefix % 8;
+    for (unsigned i = 0; i < full; ++i)
+      if (net[i] != peer[i]) return false;
+    if (rest == 0) return true;
+    const unsigned mask = (0xffu << (8 - rest)) & 0xffu;
+    return (net[full] & mask) == (peer[full] & mask);
+  };
+  if (network.is_v4()) {
+    if (a.is_v4()) return match(network.to_v4().to_bytes(), a.to_v4().to_bytes());
+    if (a.to_v6().is_v4_mapped()) {
+      return match(network.to_v4().to_bytes(),
+                   asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_bytes());
+    }
+    return false;
+  }
+  return a.is_v6() && match(network.to_v6().to_bytes(), a.to_v6().to_bytes());
+}
+
+std::optional<address_range> parse_address_range(std::string_view text) {
+  const std::size_t slash = text.find('/');
+  boost::system::error_code ec;
+  const auto addr = asio::ip::make_address(std::string(text.substr(0, slash)), ec);
+  if (ec) return std::nullopt;
+  const unsigned max = addr.is_v4() ? 32u : 128u;
+  if (slash == std::string_view::npos) return address_range(addr, max);
+  const std::string_view digits = text.substr(slash + 1);
+  unsigned bits = 0;
+  const auto [end, err] = std::from_chars(digits.data(), digits.data() + digits.size(), bits);
+  if (digits.empty() || err != std::errc() || end != digits.data() + digits.size() || bits > max)
+    return std::nullopt;
+  return address_range(addr, bits);
+}
+
 bool spop_server::allowed(const asio::ip::address& a) const {
   if (opts_.allow_from.empty()) return true;
-  for (const auto& ok : opts_.allow_from) {
-    if (ok == a) return true;
-    // ::ffff:a.b.c.d written as a.b.c.d in the config
-    if (a.is_v6() && ok.is_v4() && a.to_v6().is_v4_mapped() &&
-        asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()) == ok.to_v4()) {
-      return true;
-    }
-  }
-  return false;
+  return std::any_of(opts_.allow_from.begin(), opts_.allow_from.end(),
+                     [&](const address_range& r) { return r.contains(a); });
 }
 
 awaitable<void> spop_server::accept_loop() {

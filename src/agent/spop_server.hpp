@@ -8,12 +8,26 @@
 //                             the partial tail moves to the front, the buffer never grows
 //                             beyond the negotiated max-frame-size + 4.
 //   out_ (all ACKs of this batch) --one async_write--> socket
+//
+// Limits, so that one hostile or broken peer costs a bounded amount and never disturbs another:
+// - max_connections: over the cap a connection gets AGENT-DISCONNECT 13 and is closed;
+// - allow_from: connections from other source addresses are closed without a word;
+// - max_frame_size: the read buffer never exceeds it (+4), larger frames are refused (status 3);
+// - max_pipelined: at most this many frames are decoded before their answers are written; the
+//   rest waits in the buffer, and nothing more is read, until that write completed — a peer
+//   that does not read its ACKs stops being read (TCP backpressure), never buffered without end;
+// - hello_timeout: from accept to a complete HAPROXY-HELLO, however the bytes trickle in;
+// - idle_timeout: no complete frame for this long (a slow drip of one partial frame is idle), or
+//   a write to a peer that does not read for this long, closes the connection (status 2 when a
+//   DISCONNECT can still be written).
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include "agent/asio.hpp"
@@ -21,12 +35,31 @@
 
 namespace spoa::agent {
 
+// One entry of the allow-list: an address with a prefix length (a CIDR block). Implicit from an
+// address, which is the block of that one address. IPv4 entries also match IPv4-mapped IPv6
+// peers (::ffff:a.b.c.d), as a dual-stack listener reports them.
+struct address_range {
+  asio::ip::address network;
+  unsigned prefix = 0;  // <= 32 for IPv4, <= 128 for IPv6
+
+  address_range() = default;
+  address_range(const asio::ip::address& a)  // NOLINT(google-explicit-constructor)
+      : network(a), prefix(a.is_v4() ? 32u : 128u) {}
+  address_range(const asio::ip::address& a, unsigned bits) : network(a), prefix(bits) {}
+  bool contains(const asio::ip::address& a) const noexcept;
+};
+
+// "10.0.0.0/8", "::1", "fd00::/8", "127.0.0.1"; nullopt for anything else (a host name, a prefix
+// out of range). Host bits under the mask are ignored: "10.1.2.3/8" is 10.0.0.0/8.
+std::optional<address_range> parse_address_range(std::string_view text);
+
 struct spop_server_options {
   std::uint32_t max_frame_size = 16380;
   std::chrono::milliseconds idle_timeout{180'000};
   std::chrono::milliseconds hello_timeout{5'000};
   std::size_t max_connections = 1024;
-  std::vector<asio::ip::address> allow_from;  // empty = any
+  std::size_t max_pipelined = 256;        // frames decoded before their answers are written
+  std::vector<address_range> allow_from;  // empty = any
 };
 
 // Observations for the agent's own metrics; called on the event-loop thread.
