@@ -1,0 +1,299 @@
+"""Faults with HAProxy in the loop (issue 9, part 3): real HAProxy, the real agent, simulated
+workers, all on free loopback ports.
+
+- The agent SIGKILLed under load: HAProxy keeps answering (its fallback rules); the restarted
+  agent restores affinity from its periodic snapshot, so rooms that had been placed away from
+  their first rendezvous choice return to the worker they had, not to that first choice.
+- A worker whose /metrics hangs, answers garbage, or answers a 50 MB body: scrapes of that worker
+  fail, the load model marks it down after load.down_after_failures (model.hpp: "any -> down
+  after down_after_failures consecutive failed scrapes"), the other workers stay healthy and
+  keep their rooms, and requests keep being answered.
+- SIGHUP with a broken config keeps the running one and says why; SIGHUP with a good config
+  applies it without dropping HAProxy's SPOP connections.
+
+No assertion depends on timing: every wait is a poll with a deadline."""
+
+import collections
+import http.client
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import unittest
+
+import spop_peer as sp
+from harness import AGENT, Stack, agent_metrics, wait_for, worker_state
+
+ROOM_WORKERS = ["room1", "room2", "room3", "room4"]
+FAST_LOAD = """load:
+  scrape_interval: 300ms
+  scrape_timeout: 250ms
+  down_after_failures: 2
+  stale_after: 5s
+"""
+
+
+def room_path(room):
+    return f"/_matrix/client/v3/rooms/{room}/messages"
+
+
+class Traffic:
+    """Background requests through HAProxy (rooms and a few other classes), counting answers."""
+
+    def __init__(self, stack, rooms, threads=2):
+        self.stack, self.rooms = stack, list(rooms)
+        self.paths = [room_path(r) for r in self.rooms] + [
+            "/_matrix/client/versions", "/_matrix/client/v3/sync",
+            "/_matrix/media/v3/download/example.org/abc"]
+        self.stop_flag = threading.Event()
+        self.lock = threading.Lock()
+        self.ok = 0
+        self.errors = collections.Counter()
+        self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True)
+                        for i in range(threads)]
+
+    def run(self, i):
+        conn = http.client.HTTPConnection("127.0.0.1", self.stack.port, timeout=10)
+        n = i
+        while not self.stop_flag.is_set():
+            path = self.paths[n % len(self.paths)]
+            n += len(self.threads)
+            try:
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                resp.read()
+                with self.lock:
+                    if resp.status == 200:
+                        self.ok += 1
+                    else:
+                        self.errors[resp.status] += 1
+            except OSError as e:
+                with self.lock:
+                    self.errors[type(e).__name__] += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.stack.port, timeout=10)
+        conn.close()
+
+    def answered(self):
+        with self.lock:
+            return self.ok
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(timeout=15)
+
+
+def place(stack, rooms):
+    """Each room's worker as HAProxy served it (one request per room)."""
+    out = {}
+    for room in rooms:
+        status, worker = stack.request("GET", room_path(room))
+        assert status == 200, (room, status)
+        out[room] = worker
+    return out
+
+
+def first_choices(stack, rooms):
+    """Each room's first rendezvous choice (offline `route`: every worker healthy, no load)."""
+    lines = "".join(f"GET {room_path(r)}\n" for r in rooms)
+    out = subprocess.run([str(AGENT), "route", "--config", str(stack.agent_config), "-"],
+                         input=lines, capture_output=True, text=True, timeout=60, check=True)
+    decisions = [json.loads(line) for line in out.stdout.splitlines()]
+    return {r: d["placement"]["ranking"][0]["worker"] for r, d in zip(rooms, decisions)}
+
+
+def scrapes_failed(stack, worker):
+    return agent_metrics(stack).get(
+        ("synapse_spoa_worker_scrapes_total", frozenset({("worker", worker), ("result", "failed")})),
+        0.0)
+
+
+def spop_connections(stack):
+    return agent_metrics(stack).get(("synapse_spoa_spop_connections", frozenset()), 0.0)
+
+
+class StackCase(unittest.TestCase):
+    def make_stack(self, extra):
+        stack = Stack()
+        # Paths inside the stack's own temporary directory are known only now.
+        stack.agent_extra = extra.format(dir=stack.dir)
+        stack.start()
+        self.addCleanup(stack.close)
+        self.stack = stack
+        return stack
+
+    def run(self, result=None):
+        # Show the children's logs when a test fails.
+        outcome = super().run(result)
+        if result is not None and not result.wasSuccessful() and getattr(self, "stack", None):
+            try:
+                self.stack.dump_logs()
+            except Exception:  # the stack may already be closed
+                pass
+        return outcome
+
+    def wait_rooms_healthy(self, stack):
+        wait_for(stack.agent_up, what="agent UP in HAProxy")
+        wait_for(lambda: all(worker_state(stack, w) == "healthy" for w in ROOM_WORKERS),
+                 timeout=30, what="room workers healthy in the agent's view")
+
+
+class AgentKilled(StackCase):
+    def test_sigkill_under_load_fallback_then_snapshot_restores_affinity(self):
+        stack = self.make_stack(FAST_LOAD + """placement:
+  hash_key: faults-test
+  snapshot: {dir}/affinity.snapshot
+  snapshot_interval: 300ms
+""")
+        snapshot = stack.dir / "affinity.snapshot"
+        self.wait_rooms_healthy(stack)
+        rooms = [f"!kill{i}:example.org" for i in range(60)]
+        first = first_choices(stack, rooms)
+        displaced = [r for r in rooms if first[r] == "room2"]
+        self.assertGreaterEqual(len(displaced), 5, "too few rooms rank room2 first to test with")
+
+        # room2 is down while the rooms are placed: its rooms go to their second choice.
+        self.assertEqual(stack.control("room2", "down"), 200)
+        wait_for(lambda: worker_state(stack, "room2") == "down", timeout=30,
+                 what="room2 down in the agent's view")
+        wait_for(lambda: stack.server_status("synapse_room", "room2").startswith("DOWN"),
+                 timeout=30, what="HAProxy sees room2 DOWN")
+        placed = place(stack, rooms)
+        self.assertNotIn("room2", placed.values())
+        placed_at = time.time()
+        # A periodic save that started after the last placement.
+        wait_for(lambda: snapshot.exists() and snapshot.stat().st_mtime > placed_at + 0.05,
+                 timeout=30, what="a periodic snapshot after the placements")
+
+        with Traffic(stack, rooms) as traffic:
+            wait_for(lambda: traffic.answered() > 50, what="traffic flowing")
+            stack.agent.kill(signal.SIGKILL)
+            killed_at = traffic.answered()
+            # HAProxy answers on its own: its fallback rules route while the agent is gone.
+            wait_for(lambda: traffic.answered() > killed_at + 200, timeout=60,
+                     what="200 requests answered with the agent dead")
+            for room in rooms[:10]:
+                status, worker = stack.request("GET", room_path(room))
+                self.assertEqual(status, 200)
+                self.assertIn(worker, ROOM_WORKERS)
+
+            # room2 comes back; a fresh agent without the snapshot would now send the displaced
+            # rooms back to it, their first rendezvous choice.
+            self.assertEqual(stack.control("room2", "normal"), 200)
+            wait_for(lambda: stack.server_status("synapse_room", "room2") == "UP", timeout=30,
+                     what="HAProxy sees room2 UP again")
+            stack.start_agent()
+            wait_for(stack.agent_up, timeout=30, what="restarted agent UP in HAProxy")
+            wait_for(lambda: worker_state(stack, "room2") == "healthy", timeout=30,
+                     what="room2 healthy in the restarted agent's view")
+            self.assertRegex(stack.agent.output(), r"affinity snapshot .*: restored [1-9]\d* keys")
+            after = place(stack, rooms)
+        self.assertEqual(sum(traffic.errors.values()), 0, f"errors: {dict(traffic.errors)}")
+        moved = {r: (placed[r], after[r]) for r in rooms if after[r] != placed[r]}
+        self.assertEqual(moved, {}, "rooms must return to the worker they had before the kill")
+        # ... including those whose first choice (room2) is healthy again.
+        self.assertTrue(all(after[r] != "room2" for r in displaced))
+
+
+class MetricsFaults(StackCase):
+    def test_hung_garbage_and_huge_metrics(self):
+        stack = self.make_stack(FAST_LOAD + "placement:\n  hash_key: faults-test\n")
+        self.wait_rooms_healthy(stack)
+        rooms = [f"!metrics{i}:example.org" for i in range(80)]
+        before = place(stack, rooms)
+        faulty = {"room1": "hung", "room2": "garbage", "room3": "huge"}
+        failed_before = {w: scrapes_failed(stack, w) for w in faulty}
+        with Traffic(stack, rooms) as traffic:
+            for worker, mode in faulty.items():
+                self.assertEqual(stack.control(worker, mode), 200)
+            for worker, mode in faulty.items():
+                wait_for(lambda w=worker: worker_state(stack, w) == "down", timeout=30,
+                         what=f"{worker} ({mode} metrics) down in the agent's view")
+                self.assertGreaterEqual(scrapes_failed(stack, worker) - failed_before[worker], 2)
+            # The one worker with good metrics is unaffected, and keeps every room it had.
+            self.assertEqual(worker_state(stack, "room4"), "healthy")
+            during = place(stack, rooms)
+            kept = [r for r in rooms if before[r] == "room4"]
+            self.assertTrue(kept)
+            self.assertEqual({r: during[r] for r in kept}, {r: "room4" for r in kept})
+            # The faulty workers' HTTP still works (HAProxy's checks say UP), but the agent
+            # sends them nothing new: down workers take no keys.
+            new_rooms = place(stack, [f"!new{i}:example.org" for i in range(20)])
+            self.assertEqual(set(new_rooms.values()), {"room4"})
+            # The agent itself stays responsive and small while a worker streams 50 MB at it.
+            with open(f"/proc/{stack.agent.pid}/status") as f:
+                rss_kb = int(next(l.split()[1] for l in f if l.startswith("VmRSS")))
+            self.assertLess(rss_kb, 200 * 1024, "agent RSS over 200 MB")
+            for worker in faulty:
+                self.assertEqual(stack.control(worker, "normal"), 200)
+            for worker in faulty:
+                wait_for(lambda w=worker: worker_state(stack, w) == "healthy", timeout=30,
+                         what=f"{worker} healthy again")
+        self.assertEqual(sum(traffic.errors.values()), 0, f"errors: {dict(traffic.errors)}")
+
+
+class Reload(StackCase):
+    def test_broken_config_is_refused_and_good_config_applies_without_dropping(self):
+        stack = self.make_stack("placement:\n  hash_key: reload-test\n")
+        wait_for(stack.agent_up, what="agent UP in HAProxy")
+        good = stack.agent_config.read_text()
+        # A SPOP connection of our own, held across both reloads: it must stay open and follow
+        # the new config.
+        peer = sp.Peer(stack.agent_port, timeout=10)
+        self.addCleanup(peer.close)
+        self.assertEqual(peer.handshake().type, sp.AGENT_HELLO)
+        media = "/_matrix/media/v3/download/example.org/abc"
+
+        def backend_of(sid, path):
+            peer.send(sp.route(sid, 1, "GET", path))
+            f = peer.recv_frame()
+            self.assertIsNotNone(f, "the agent closed a SPOP connection on reload")
+            self.assertEqual((f.type, f.sid), (sp.ACK, sid))
+            return f.vars()["backend"]
+
+        self.assertEqual(backend_of(1, media), "synapse_media")
+        with Traffic(stack, [f"!reload{i}:example.org" for i in range(20)]) as traffic:
+            wait_for(lambda: spop_connections(stack) >= 2 and traffic.answered() > 50,
+                     what="HAProxy connected to the agent")
+
+            # Broken: refused with the file, line and reason; the old config keeps serving.
+            stack.agent_config.write_text(good.replace(
+                "hash_key: reload-test", "hash_key: reload-test\n  balance_factor: 0.5"))
+            os.kill(stack.agent.pid, signal.SIGHUP)
+            wait_for(lambda: "reload refused, keeping the running config" in stack.agent.output(),
+                     what="the refusal in the agent log")
+            refusal = next(l for l in stack.agent.output().splitlines() if "reload refused" in l)
+            self.assertIn(str(stack.agent_config), refusal)
+            self.assertIn("balance_factor", refusal)
+            self.assertEqual(backend_of(2, media), "synapse_media")
+
+            # Good: media moves to the main pool by a route override, applied in place.
+            stack.agent_config.write_text(good + """routes:
+  prepend:
+    - {name: media_on_main, pattern: "/_matrix/media/**", pool: main}
+""")
+            os.kill(stack.agent.pid, signal.SIGHUP)
+            wait_for(lambda: f"reloaded {stack.agent_config}" in stack.agent.output(),
+                     what="the reload in the agent log")
+            self.assertEqual(backend_of(3, media), "synapse_main")
+            status, worker = stack.request("GET", media)
+            self.assertEqual((status, worker), (200, "main"))
+            self.assertTrue(stack.agent.alive())
+        self.assertEqual(sum(traffic.errors.values()), 0, f"errors: {dict(traffic.errors)}")
+        # Nothing was closed for a protocol error or a timeout by the reloads (0 = normal,
+        # 1 = closed by the peer, e.g. HAProxy's health checks).
+        closes = {dict(labels).get("status"): v for (name, labels), v in agent_metrics(stack).items()
+                  if name == "synapse_spoa_spop_closes_total"}
+        self.assertEqual({s: v for s, v in closes.items() if s not in ("0", "1") and v}, {})
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
