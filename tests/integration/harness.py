@@ -100,7 +100,8 @@ class Proc:
         return self.popen.returncode
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text(errors="replace")
 
 

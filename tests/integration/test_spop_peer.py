@@ -20,9 +20,20 @@ class SpopPeer(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.agent.stop()
         cls.tmp.cleanup()
-        assert rc == 0, f"agent exit code {rc}"
+
+    def test_zz_sigterm_disconnects_every_connection_then_exits_0(self):
+        peers = [self.peer() for _ in range(3)]
+        for p in peers:
+            p.handshake()
+        rc = self.agent.stop()
+        for p in peers:
+            f = p.recv_frame()
+            self.assertIsNotNone(f, "closed without AGENT-DISCONNECT")
+            self.assertEqual(f.type, sp.AGENT_DISCONNECT)
+            self.assertEqual(f.kv()["status-code"], 0)
+            self.assertTrue(p.closed())
+        self.assertEqual(rc, 0, f"agent exit code {rc}\n{self.agent.output()[-2000:]}")
 
     def peer(self):
         p = sp.Peer(self.port)
