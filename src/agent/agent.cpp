@@ -218,7 +218,7 @@ class agent_process {
     stats_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
       router_->placement().expire(now_ms());  // idle keys, a bounded batch per second
-      metrics_->update_placement(router_->placement());
+      metrics_->update_placement(*router_);
       schedule_stats();
     });
   }

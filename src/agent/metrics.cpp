@@ -161,7 +161,13 @@ void agent_metrics::update_load(const load::model& model) {
   }
 }
 
-void agent_metrics::update_placement(const routing::placement& p) {
+void agent_metrics::update_placement(const router& r) {
+  const auto& p = r.placement_view();
+  state& st = *state_;
+  const auto& index = r.placement_index();
+  for (std::size_t i = 0; i < index.size() && i < st.worker_names.size(); ++i) {
+    st.workers[i].keys.store(index[i] >= 0 ? p.keys_on(index[i]) : 0, std::memory_order_relaxed);
+  }
   const auto& c = p.counters();
   aff_entries_.store(c.entries, std::memory_order_relaxed);
   moves_down_.store(c.moves_down, std::memory_order_relaxed);
@@ -272,6 +278,16 @@ std::vector<MetricFamily> agent_metrics::Collect() const {
   add_counter(ev, {{"reason", "lru"}}, read(evict_lru_));
   add_counter(ev, {{"reason", "ttl"}}, read(evict_ttl_));
   out.push_back(std::move(ev));
+
+  auto keys = family("synapse_spoa_affinity_keys",
+                     "Keys (rooms, users, origins) remembered on each worker.", MetricType::Gauge);
+  for (std::size_t i = 0; i < st->worker_names.size(); ++i) {
+    if (st->worker_slot[i] < 0) continue;
+    const auto slot = static_cast<std::size_t>(st->worker_slot[i]);
+    add_gauge(keys, {{"pool", st->slot_pool[slot]}, {"worker", st->worker_names[i]}},
+              read(st->workers[i].keys));
+  }
+  out.push_back(std::move(keys));
 
   auto cpu = family("synapse_spoa_worker_cpu_cores",
                     "Scraped CPU use of each worker (EWMA, cores).", MetricType::Gauge);

@@ -16,6 +16,7 @@
 #include <prometheus/collectable.h>
 
 #include "agent/route_handler.hpp"
+#include "agent/router.hpp"
 #include "agent/spop_server.hpp"
 #include "config/config.hpp"
 #include "load/model.hpp"
@@ -39,7 +40,7 @@ class agent_metrics final : public prometheus::Collectable,
 
   // Off the hot path (event-loop thread), after each load publish / periodically.
   void update_load(const load::model& model);
-  void update_placement(const routing::placement& p);
+  void update_placement(const router& r);
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 

@@ -54,6 +54,7 @@ class router {
 
   const routing::route_table& table() const noexcept { return table_; }
   routing::placement& placement() noexcept { return placement_; }
+  const routing::placement& placement_view() const noexcept { return placement_; }
   const config::agent_config& config() const noexcept { return cfg_; }
   // config worker index -> placement worker index (-1: worker serves no pool)
   const std::vector<int>& placement_index() const noexcept { return to_placement_; }

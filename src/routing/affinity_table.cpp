@@ -122,6 +122,7 @@ void affinity_table::relink_moved(std::uint32_t i) noexcept {
 // 6.4 Algorithm R): an entry after the hole moves into it unless its home slot lies cyclically
 // in (hole, here]. Every moved entry's LRU neighbours are pointed at its new slot.
 void affinity_table::erase_at(std::uint32_t i) noexcept {
+  --per_worker_[slots_[i].worker];
   unlink(i);
   std::size_t hole = i;
   std::size_t j = i;
@@ -199,6 +200,7 @@ affinity_table::entry* affinity_table::insert(std::uint64_t hash, std::uint16_t 
       entry{hash, now_ms, nil, nil, static_cast<std::uint32_t>(now_ms / 1000), worker, rank};
   link_head(i);
   ++size_;
+  ++per_worker_[worker];
   return &slots_[i];
 }
 
@@ -220,9 +222,11 @@ std::size_t affinity_table::expire(std::uint64_t now_ms, std::size_t limit) noex
 }
 
 void affinity_table::remap_workers(std::span<const std::uint16_t> old_to_new) noexcept {
+  std::fill(per_worker_.begin(), per_worker_.end(), 0);
   for (std::uint32_t i = head_; i != nil; i = slots_[i].next) {
     entry& e = slots_[i];
     e.worker = e.worker < old_to_new.size() ? old_to_new[e.worker] : no_worker;
+    ++per_worker_[e.worker];
   }
 }
 
@@ -230,6 +234,7 @@ void affinity_table::clear() noexcept {
   for (std::size_t i = 0; i < slot_count_; ++i)
     slots_[i].prev = vacant;
   size_ = 0;
+  std::fill(per_worker_.begin(), per_worker_.end(), 0);
   head_ = tail_ = nil;
 }
 

@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 namespace spoa::routing {
 
@@ -91,6 +92,15 @@ class affinity_table {
   }
 
   std::size_t size() const noexcept { return size_; }
+  // Entries per worker index (no_worker counts the keys of workers that left), kept exact on
+  // every insert, erase, eviction, move and remap: a gauge, not a scan.
+  std::uint32_t keys_on(std::uint16_t worker) const noexcept { return per_worker_[worker]; }
+  // Moves an entry to another worker (placement's "moved"), keeping keys_on() exact.
+  void set_worker(entry& e, std::uint16_t worker) noexcept {
+    --per_worker_[e.worker];
+    ++per_worker_[worker];
+    e.worker = worker;
+  }
   std::size_t max_keys() const noexcept { return max_keys_; }
   std::uint64_t ttl_ms() const noexcept { return ttl_ms_; }
   std::uint64_t evictions_lru() const noexcept { return evictions_lru_; }
@@ -125,6 +135,7 @@ class affinity_table {
   std::size_t slot_count_ = 0;
   std::size_t mask_ = 0;
   std::size_t size_ = 0;
+  std::vector<std::uint32_t> per_worker_ = std::vector<std::uint32_t>(0x10000, 0);
   std::size_t max_keys_;
   std::uint64_t ttl_ms_;
   std::uint32_t lru_resolution_s_;

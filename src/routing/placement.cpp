@@ -414,7 +414,7 @@ decision placement::place(int pool, std::string_view key, std::uint64_t now_ms) 
         case move_kind::none:
           break;
       }
-      e->worker = static_cast<std::uint16_t>(c.worker);
+      table_.set_worker(*e, static_cast<std::uint16_t>(c.worker));
       e->rank = static_cast<std::uint16_t>(c.rank);
       return finish(c.worker, reason::moved, c.rank);
     }

@@ -143,6 +143,10 @@ class placement {
     std::size_t entries;
   };
   const stats& counters() const noexcept;
+  // Remembered keys placed on a worker (index into workers()), exact.
+  std::size_t keys_on(int worker) const noexcept {
+    return worker >= 0 ? table_.keys_on(static_cast<std::uint16_t>(worker)) : 0;
+  }
   const std::vector<worker_spec>& workers() const noexcept { return specs_; }
   const std::vector<pool_spec>& pools() const noexcept { return pool_specs_; }
   const placement_options& options() const noexcept { return opts_; }

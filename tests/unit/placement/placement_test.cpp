@@ -212,6 +212,38 @@ TEST(Placement, DownWorkerKeysMoveAtOnceToTheSecondRanked) {
   }
 }
 
+// keys_on() is what the agent exports per worker (rooms per room worker): exact after new keys,
+// moves, evictions and reconfiguration.
+TEST(Placement, KeysPerWorkerStayExactThroughMovesEvictionsAndRemaps) {
+  placement_options o = test_options();
+  o.balance_factor = 1e9;
+  o.max_keys = 1500;
+  placement p = make(4, o);
+  auto count = [&] {
+    std::vector<std::size_t> c(4);
+    for (int w = 0; w < 4; ++w)
+      c[static_cast<std::size_t>(w)] = p.keys_on(w);
+    return c;
+  };
+  std::vector<std::size_t> expect(4);
+  for (int i = 0; i < 1000; ++i)
+    ++expect[static_cast<std::size_t>(p.place(0, room(i), t0).worker)];
+  EXPECT_EQ(count(), expect);
+  p.set_load(view({{}, {}, {worker_state::down, 1}, {}}));
+  std::fill(expect.begin(), expect.end(), 0);
+  for (int i = 0; i < 1000; ++i)
+    ++expect[static_cast<std::size_t>(p.place(0, room(i), t0 + 1).worker)];
+  EXPECT_EQ(count(), expect);
+  EXPECT_EQ(p.keys_on(2), 0u);
+  for (int i = 1000; i < 2000; ++i)
+    p.place(0, room(i), t0 + 2);  // 500 LRU evictions
+  std::size_t total = 0;
+  for (auto n : count())
+    total += n;
+  EXPECT_EQ(total, p.counters().entries);
+  EXPECT_EQ(total, 1500u);
+}
+
 TEST(Placement, DrainMovesKeysGraduallyAtTheConfiguredRate) {
   placement_options o = test_options();
   o.balance_factor = 1e9;
