@@ -10,6 +10,8 @@ workers, all on free loopback ports.
   keep their rooms, and requests keep being answered.
 - SIGHUP with a broken config keeps the running one and says why; SIGHUP with a good config
   applies it without dropping HAProxy's SPOP connections.
+- Secrets: with a stand-in agent that captures HAProxy's SPOP frames, no access token (nor the
+  secret part of a syt_ token) ever leaves HAProxy.
 
 No assertion depends on timing: every wait is a poll with a deadline."""
 
@@ -18,6 +20,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -293,6 +296,102 @@ class Reload(StackCase):
         closes = {dict(labels).get("status"): v for (name, labels), v in agent_metrics(stack).items()
                   if name == "synapse_spoa_spop_closes_total"}
         self.assertEqual({s: v for s, v in closes.items() if s not in ("0", "1") and v}, {})
+
+
+class CapturingAgent:
+    """A stand-in SPOP agent that records every frame HAProxy sends and ACKs each NOTIFY with
+    backend synapse_main: what HAProxy puts on the wire is exactly what it captured."""
+
+    def __init__(self, port):
+        self.listener = socket.create_server(("127.0.0.1", port))
+        self.listener.settimeout(0.2)
+        self.captured = bytearray()
+        self.notifies = 0
+        self.lock = threading.Lock()
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stop_flag.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:  # closed by close()
+                return
+            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
+
+    def session(self, conn):
+        peer = sp.Peer.__new__(sp.Peer)
+        peer.sock, peer.buf = conn, b""
+        conn.settimeout(30)
+        try:
+            while not self.stop_flag.is_set():
+                f = peer.recv_frame()
+                if f is None:
+                    return
+                with self.lock:
+                    self.captured += f.payload
+                if f.type == sp.HAPROXY_HELLO:
+                    conn.sendall(sp.frame(sp.AGENT_HELLO, sp.kv([
+                        ("version", "2.0"), ("max-frame-size", f.kv()["max-frame-size"]),
+                        ("capabilities", "pipelining")])))
+                    if f.kv().get("healthcheck"):
+                        return
+                elif f.type == sp.NOTIFY:
+                    with self.lock:
+                        self.notifies += 1
+                    # set-var(txn, "backend", "synapse_main")
+                    action = bytes([1, 3, 2]) + sp.s("backend") + sp.typed("synapse_main")
+                    conn.sendall(sp.frame(sp.ACK, action, f.sid, f.fid))
+                elif f.type == sp.HAPROXY_DISCONNECT:
+                    conn.sendall(sp.frame(sp.AGENT_DISCONNECT,
+                                          sp.kv([("status-code", 0), ("message", "")])))
+                    return
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop_flag.set()
+        self.listener.close()
+        self.thread.join(timeout=5)
+
+
+class Secrets(unittest.TestCase):
+    def test_access_tokens_never_leave_haproxy(self):
+        # HAProxy derives `user` from a token (the localpart inside a syt_ token, else a hash of
+        # the token) and unsets the token before asking the agent (haproxy.cfg). Capture what it
+        # sends: neither the secret part of a syt_ token nor an opaque token may appear.
+        stack = Stack()
+        self.addCleanup(stack.close)
+        stack.start(agent=False)
+        agent = CapturingAgent(stack.agent_port)
+        self.addCleanup(agent.close)
+        wait_for(stack.agent_up, timeout=30, what="stand-in agent UP in HAProxy")
+        syt_secret = "SeCrEtPaRtOfTheToken0123"
+        opaque = "opaque-token-6f1d2c9e8b7a"
+        cases = [
+            ("/_matrix/client/v3/sync", {"Authorization": f"Bearer syt_YWxpY2U_{syt_secret}_1a2b3c"}),
+            ("/_matrix/client/v3/sync", {"Authorization": f"Bearer {opaque}"}),
+            ("/_matrix/client/v3/rooms/!s:example.org/messages",
+             {"Authorization": f"Bearer {opaque}"}),
+            ("/_matrix/federation/v1/send/1",
+             {"Authorization": f'X-Matrix origin="o.example",key="ed25519:a",sig="{opaque}"'}),
+        ]
+        for path, headers in cases:
+            status, worker = stack.request("GET", path, headers)
+            self.assertEqual((status, worker), (200, "main"), path)
+        self.assertGreaterEqual(agent.notifies, len(cases))
+        with agent.lock:
+            wire = bytes(agent.captured)
+        self.assertIn(b"YWxpY2U", wire, "the syt_ localpart is what identifies the user")
+        self.assertIn(b"o.example", wire, "the X-Matrix origin is sent")
+        self.assertNotIn(syt_secret.encode(), wire)
+        self.assertNotIn(opaque.encode(), wire)
+        self.assertNotIn(b"Bearer", wire)
 
 
 if __name__ == "__main__":
