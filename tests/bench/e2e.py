@@ -48,6 +48,9 @@ WORKERS = [("main", "main"), ("client_sync1", "client_sync"), ("room1", "room"),
 ROOMS = ["room1", "room2", "room3", "room4"]
 VARIANTS = ["static", "native", "lua", "spoe-noop", "spoe-full"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The agent's socket and event-loop system calls, counted with `perf stat` (--perf-agent) to see
+# how many messages each read and write carries.
+SYSCALLS = ["recvmsg", "sendmsg", "recvfrom", "sendto", "read", "write", "writev", "epoll_wait"]
 
 
 def free_port():
@@ -297,7 +300,7 @@ def run_variant(variant, a, procs, tmp, ports, metrics_ports, control_port):
         ready = tmp / "agent.ready"
         if ready.exists():
             ready.unlink()
-        argv = [str(a.build_dir / "src" / "synapse-spoa"), "run", "--config", str(cfg),
+        argv = [str(a.agent_bin or a.build_dir / "src" / "synapse-spoa"), "run", "--config", str(cfg),
                 "--ready-file", str(ready)]
         if variant == "spoe-noop":
             argv.append("--noop")
@@ -316,6 +319,13 @@ def run_variant(variant, a, procs, tmp, ports, metrics_ports, control_port):
             subprocess.run(wrk[:1] + [f"-d{a.warmup:g}s"] + wrk[1:], capture_output=True,
                            check=True)
         stats0 = sim_stats(control_port)
+        perf = None
+        if a.perf_agent and agent:
+            perf_out = tmp / "perf-agent.txt"
+            perf = subprocess.Popen(["perf", "stat", "-x,", "-o", str(perf_out), "-e",
+                                     ",".join("syscalls:sys_enter_" + s for s in SYSCALLS),
+                                     "-p", str(agent.pid)], start_new_session=True)
+            time.sleep(0.2)
         hcpu0 = cpu_seconds(hap.pid)
         acpu0 = cpu_seconds(agent.pid) if agent else 0.0
         out = subprocess.run(wrk[:1] + [f"-d{a.duration:g}s"] + wrk[1:], capture_output=True,
@@ -323,6 +333,14 @@ def run_variant(variant, a, procs, tmp, ports, metrics_ports, control_port):
         hcpu1 = cpu_seconds(hap.pid)
         acpu1 = cpu_seconds(agent.pid) if agent else 0.0
         stats1 = sim_stats(control_port)
+        syscalls = {}
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(timeout=10)
+            for line in perf_out.read_text().splitlines():
+                parts = line.split(",")
+                if len(parts) > 2 and parts[2].startswith("syscalls:sys_enter_"):
+                    syscalls[parts[2][len("syscalls:sys_enter_"):]] = int(parts[0] or 0)
     finally:
         procs.stop(hap)
         if agent:
@@ -340,6 +358,7 @@ def run_variant(variant, a, procs, tmp, ports, metrics_ports, control_port):
         "balance": max(rooms) / mean if mean > 0 else float("nan"),
         "errors": w["non2xx"] + w["errors"],
         "room_requests": rooms,
+        "agent_syscalls_per_req": {k: v / n for k, v in syscalls.items()},
     }
 
 
@@ -362,9 +381,13 @@ def main():
     ap.add_argument("--spoe-maxconn", type=int, default=0, help="maxconn on the agent server")
     ap.add_argument("--spoe-args", choices=["full", "min"], default="full",
                     help="full: method path query user origin src; min: method path")
+    ap.add_argument("--agent-bin", type=pathlib.Path,
+                    help="the synapse-spoa binary (default: BUILD_DIR/src/synapse-spoa)")
     ap.add_argument("--agent-extra", default="", help="YAML appended to the agent config")
     ap.add_argument("--haproxy", default=shutil.which("haproxy") or "/usr/sbin/haproxy")
     ap.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
+    ap.add_argument("--perf-agent", action="store_true",
+                    help="count the agent's system calls per request with perf stat")
     ap.add_argument("--json", type=pathlib.Path, help="also write every run here")
     a = ap.parse_args()
     a.build_dir = a.build_dir.resolve()
@@ -406,7 +429,9 @@ def main():
                 results[v].append(res)
                 print(f"round {r + 1}/{a.rounds} {v:10s} {res['rps']:9.0f} req/s "
                       f"p99 {res['p99_ms']:.2f} ms  haproxy {res['haproxy_us']:.1f} us/req  "
-                      f"agent {res['agent_us']:.1f} us/req  rooms {res['room_requests']}",
+                      f"agent {res['agent_us']:.1f} us/req  rooms {res['room_requests']}"
+                      + (f"  agent syscalls/req {res['agent_syscalls_per_req']}"
+                         if res["agent_syscalls_per_req"] else ""),
                       file=sys.stderr, flush=True)
     finally:
         procs.stop_all()
@@ -433,10 +458,11 @@ def print_table(results, variants, a):
             ratio_s = "1.000"
         agent = f"{med([x['agent_us'] for x in rs]):.2f}" if v.startswith("spoe") else "-"
         bal = med([x["balance"] for x in rs])
+        bal_s = f"{bal:.3f}" if bal == bal else "-"  # NaN: no room traffic (static, noop)
         print(f"| {v} | {med([x['rps'] for x in rs]):.0f} | {ratio_s} | "
               f"{med([x['p50_ms'] for x in rs]):.2f} | {med([x['p99_ms'] for x in rs]):.2f} | "
               f"{med([x['haproxy_us'] for x in rs]):.1f} | {agent} | "
-              f"{'-' if v == 'static' else f'{bal:.3f}'} | {sum(x['errors'] for x in rs)} |")
+              f"{bal_s} | {sum(x['errors'] for x in rs)} |")
 
 
 if __name__ == "__main__":
