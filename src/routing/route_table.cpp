@@ -475,11 +475,13 @@ std::variant<std::vector<rule_spec>, compile_error> effective_rules(
     out.insert(out.end(), std::make_move_iterator(defaults.begin()),
                std::make_move_iterator(defaults.end()));
   }
-  for (const auto& [name, pool] : retarget) {
+  for (const auto& entry : retarget) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+    const std::string& name = entry.first;
     const auto it = std::find_if(out.begin() + static_cast<std::ptrdiff_t>(first_retargetable),
                                  out.end(), [&](const rule_spec& r) { return r.name == name; });
     if (it == out.end()) return compile_error{"retarget: no rule named '" + name + "'"};
-    it->pool = pool;
+    it->pool = entry.second;
   }
   return out;
 }
