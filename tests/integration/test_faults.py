@@ -123,6 +123,60 @@ def spop_connections(stack):
     return agent_metrics(stack).get(("synapse_spoa_spop_connections", frozenset()), 0.0)
 
 
+class ContentLengthBomb:
+    """An HTTP server that answers every request with a 200 announcing `length` body bytes, sends
+    1 KiB of them and then waits for the client to give up."""
+
+    def __init__(self, length):
+        self.length = length
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stop_flag.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
+
+    def answer(self, conn):
+        try:
+            conn.settimeout(10)
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                         b"Content-Length: " + str(self.length).encode() + b"\r\n\r\n" +
+                         b"# x\n" * 256)
+            conn.recv(1)  # until the scraper closes
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop_flag.set()
+        self.listener.close()
+        self.thread.join(timeout=5)
+
+
+def state_or_none(stack, worker):
+    try:
+        return worker_state(stack, worker)
+    except OSError:  # the agent is gone (or going)
+        return None
+
+
+def agent_is_asan():
+    with open(AGENT, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 class StackCase(unittest.TestCase):
     def make_stack(self, extra):
         stack = Stack()
@@ -231,16 +285,47 @@ class MetricsFaults(StackCase):
             # sends them nothing new: down workers take no keys.
             new_rooms = place(stack, [f"!new{i}:example.org" for i in range(20)])
             self.assertEqual(set(new_rooms.values()), {"room4"})
-            # The agent itself stays responsive and small while a worker streams 50 MB at it.
-            with open(f"/proc/{stack.agent.pid}/status") as f:
-                rss_kb = int(next(l.split()[1] for l in f if l.startswith("VmRSS")))
-            self.assertLess(rss_kb, 200 * 1024, "agent RSS over 200 MB")
             for worker in faulty:
                 self.assertEqual(stack.control(worker, "normal"), 200)
             for worker in faulty:
                 wait_for(lambda w=worker: worker_state(stack, w) == "healthy", timeout=30,
                          what=f"{worker} healthy again")
         self.assertEqual(sum(traffic.errors.values()), 0, f"errors: {dict(traffic.errors)}")
+
+    # KNOWN BUG (scraper.cpp, not yet fixed): Beast 1.74's response parser does not refuse a
+    # Content-Length above body_limit when the header arrives; string_body then reserve()s the
+    # announced length. A 50 MB body (the simulator's `huge` mode) costs ~100 MB of RSS, and a
+    # metrics endpoint announcing Content-Length: 2^40 kills the agent with std::bad_alloc.
+    # Fix: http::async_read_header first, refuse content_length() > load.max_body_bytes, then
+    # async_read the body. Remove expectedFailure then (an unexpected success fails the run).
+    @unittest.expectedFailure
+    def test_metrics_body_never_held_beyond_max_body_bytes(self):
+        stack = Stack(agent_extra=FAST_LOAD + "placement:\n  hash_key: faults-test\n")
+        self.addCleanup(stack.close)
+        self.stack = stack
+        stack.start(agent=False)
+        bomb = ContentLengthBomb(2**40)
+        self.addCleanup(bomb.close)
+        # room1's metrics URL now points at a server that announces a 1 TiB body.
+        config = stack.agent_config.read_text()
+        stack.agent_config.write_text(config.replace(
+            f"127.0.0.1:{stack.metrics_port['room1']}/metrics", f"127.0.0.1:{bomb.port}/metrics"))
+        stack.start_agent()
+        self.assertEqual(stack.control("room3", "huge"), 200)
+        for worker in ("room1", "room3"):
+            wait_for(lambda w=worker: not stack.agent.alive() or state_or_none(stack, w) == "down",
+                     timeout=30, what=f"{worker} down in the agent's view")
+            self.assertTrue(stack.agent.alive(), "the agent died scraping a huge metrics body")
+        if not agent_is_asan():  # ASan's quarantine and shadow memory inflate RSS on their own
+            rss = []
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:  # several huge scrapes (300 ms interval)
+                with open(f"/proc/{stack.agent.pid}/status") as f:
+                    rss.append(int(next(l.split()[1] for l in f if l.startswith("VmRSS"))))
+                time.sleep(0.1)
+            # load.max_body_bytes is 4 MiB: a scrape may hold that much, never the 50 MB body.
+            self.assertLess(max(rss), 48 * 1024, "agent RSS while a worker sends 50 MB")
+        self.assertEqual(stack.request("GET", room_path("!bomb:example.org"))[0], 200)
 
 
 class Reload(StackCase):
