@@ -63,11 +63,11 @@ spop_server_options server_options(const config::agent_config& cfg) {
   o.idle_timeout = cfg.spop.idle_timeout;
   o.hello_timeout = cfg.spop.hello_timeout;
   o.max_connections = cfg.spop.max_connections;
+  o.max_pipelined = cfg.spop.max_pipelined;
   for (const auto& a : cfg.spop.allow_from) {
-    boost::system::error_code ec;
-    auto addr = asio::ip::make_address(a, ec);
-    if (ec) throw std::runtime_error("spop.allow_from: not an IP address: '" + a + "'");
-    o.allow_from.push_back(addr);
+    auto range = parse_address_range(a);
+    if (!range) throw std::runtime_error("spop.allow_from: not an IP address or CIDR: '" + a + "'");
+    o.allow_from.push_back(*range);
   }
   return o;
 }

@@ -95,41 +95,46 @@ awaitable<void> scraper::loop(std::shared_ptr<state> st) {
     const auto started = std::chrono::steady_clock::now();
     body.clear();
     error.clear();
-    const bool ok = co_await scrape_once(*st, &body, &error);
+    const scrape_outcome outcome = co_await scrape_once(*st, &body, &error);
     if (stopped_) break;
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (ok) {
+    using failure = load::model::failure;
+    if (outcome == scrape_outcome::ok) {
       auto r = load::extract(body);
       if (r.ok) {
         model_.on_success(st->target.worker, r.value, now_ms(), seconds);
       } else {
-        model_.on_failure(st->target.worker, "bad metrics body: " + r.error, now_ms(), seconds);
+        model_.on_failure(st->target.worker, "bad metrics body: " + r.error, now_ms(), seconds,
+                          failure::unusable);
       }
     } else {
-      model_.on_failure(st->target.worker, error, now_ms(), seconds);
+      model_.on_failure(
+          st->target.worker, error, now_ms(), seconds,
+          outcome == scrape_outcome::unreachable ? failure::unreachable : failure::unusable);
     }
     if (on_result_) on_result_();
     wait_ms = jitter(st->rng);
   }
 }
 
-awaitable<bool> scraper::scrape_once(state& st, std::string* body, std::string* error) {
+awaitable<scrape_outcome> scraper::scrape_once(state& st, std::string* body, std::string* error) {
   beast::error_code ec;
   st.stream.expires_after(opts_.scrape_timeout);
+  const bool reused = st.connected;
   if (!st.connected) {
     asio::ip::tcp::resolver resolver(io_);
     auto results = co_await resolver.async_resolve(st.target.host, std::to_string(st.target.port),
                                                    asio::redirect_error(use_awaitable, ec));
     if (ec) {
       *error = "resolve " + st.target.host + ": " + ec.message();
-      co_return false;
+      co_return scrape_outcome::unreachable;
     }
     co_await st.stream.async_connect(results, asio::redirect_error(use_awaitable, ec));
     if (ec) {
       *error = "connect: " + ec.message();
       st.stream.socket().close(ec);
-      co_return false;
+      co_return scrape_outcome::unreachable;
     }
     st.stream.socket().set_option(tcp::no_delay(true), ec);
     st.connected = true;
@@ -143,7 +148,16 @@ awaitable<bool> scraper::scrape_once(state& st, std::string* body, std::string* 
   http::response_parser<http::string_body> parser;
   parser.body_limit(opts_.max_body_bytes);
   parser.header_limit(64 * 1024);
+  // Header first: Boost 1.74's parser checks body_limit only as bytes arrive, and string_body
+  // reserves an announced Content-Length up front — a lying header would allocate it all.
   if (!ec) {
+    co_await http::async_read_header(st.stream, st.buffer, parser,
+                                     asio::redirect_error(use_awaitable, ec));
+  }
+  if (!ec && parser.content_length() && *parser.content_length() > opts_.max_body_bytes) {
+    ec = http::error::body_limit;
+  }
+  if (!ec && !parser.is_done()) {
     co_await http::async_read(st.stream, st.buffer, parser,
                               asio::redirect_error(use_awaitable, ec));
   }
@@ -154,20 +168,27 @@ awaitable<bool> scraper::scrape_once(state& st, std::string* body, std::string* 
     st.connected = false;
   };
   if (ec) {
+    // The connection went away (the worker closed or died) vs. an endpoint that answered, or
+    // hung, without usable metrics: only the first says anything about the worker's health.
+    const bool lost = ec == http::error::end_of_stream || ec == asio::error::eof ||
+                      ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+                      ec == asio::error::connection_aborted;
+    drop();
+    // A keep-alive connection the worker closed while idle: try once on a fresh one.
+    if (lost && reused) co_return co_await scrape_once(st, body, error);
     *error = ec == beast::error::timeout     ? "timed out"
              : ec == http::error::body_limit ? "body larger than load.max_body_bytes"
                                              : "read: " + ec.message();
-    drop();
-    co_return false;
+    co_return lost ? scrape_outcome::unreachable : scrape_outcome::unusable;
   }
   auto res = parser.release();
   if (!res.keep_alive()) drop();
   if (res.result() != http::status::ok) {
     *error = "HTTP " + std::to_string(res.result_int());
-    co_return false;
+    co_return scrape_outcome::unusable;
   }
   *body = std::move(res.body());
-  co_return true;
+  co_return scrape_outcome::ok;
 }
 
 }  // namespace spoa::agent

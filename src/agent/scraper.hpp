@@ -24,6 +24,10 @@ struct scrape_target {
   std::string path;
 };
 
+// How one scrape ended: `unreachable` (no connection) counts toward down; `unusable` (timeout,
+// HTTP error, garbage, oversized body) only makes the worker's load unknown.
+enum class scrape_outcome { ok, unreachable, unusable };
+
 class scraper {
  public:
   // `on_result` runs on the loop after every scrape (success or failure).
@@ -36,7 +40,7 @@ class scraper {
  private:
   struct state;
   awaitable<void> loop(std::shared_ptr<state> st);
-  awaitable<bool> scrape_once(state& st, std::string* body, std::string* error);
+  awaitable<scrape_outcome> scrape_once(state& st, std::string* body, std::string* error);
 
   asio::io_context& io_;
   std::vector<std::shared_ptr<state>> states_;

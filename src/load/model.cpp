@@ -154,6 +154,7 @@ void model::on_success(std::size_t index, const scrape& s, std::uint64_t now_ms,
   st.last_scrape_seconds = scrape_seconds;
   st.last_success_ms = now_ms;
   w.has_success = true;
+  w.unusable = false;
 
   const bool first_after_down = w.health == worker_state::down && w.successes_since_down == 0;
   if (first_after_down) {
@@ -193,15 +194,21 @@ void model::on_success(std::size_t index, const scrape& s, std::uint64_t now_ms,
 }
 
 void model::on_failure(std::size_t index, std::string_view why, std::uint64_t now_ms,
-                       double scrape_seconds) {
+                       double scrape_seconds, failure kind) {
   if (index >= workers_.size()) return;
   worker& w = workers_[index];
   worker_status& st = w.status;
   ++st.scrapes_failed;
   st.last_scrape_ms = now_ms;
   st.last_scrape_seconds = scrape_seconds;
-  ++st.consecutive_failures;
   st.last_error = std::string(why);
+  if (kind == failure::unusable) {
+    w.unusable = true;
+    refresh(w);
+    return;
+  }
+  w.unusable = false;
+  ++st.consecutive_failures;
   w.successes_since_down = 0;
   if (st.consecutive_failures >= std::max(1, opts_.down_after_failures)) {
     w.health = worker_state::down;
@@ -217,13 +224,18 @@ std::shared_ptr<const routing::load_view> model::publish(std::uint64_t now_ms,
     worker& w = workers_[i];
     worker_state state = w.health;
     double capacity = w.fresh_capacity;
+    if (w.health != worker_state::down && w.unusable) {
+      state = worker_state::unknown;
+      capacity = 1.0;
+    }
     if (w.health != worker_state::down && w.has_success) {
       const std::uint64_t age =
           now_ms > w.status.last_success_ms ? now_ms - w.status.last_success_ms : 0;
-      if (age > opts_.stale_after_ms) {
+      if (w.unusable || age > opts_.stale_after_ms) {
         const double half_life =
             static_cast<double>(std::max<std::uint64_t>(opts_.stale_after_ms, 1));
-        const double over = static_cast<double>(age - opts_.stale_after_ms);
+        const double over =
+            age > opts_.stale_after_ms ? static_cast<double>(age - opts_.stale_after_ms) : 0.0;
         state = worker_state::unknown;
         capacity = 1.0 + (w.fresh_capacity - 1.0) * std::exp2(-over / half_life);
       }

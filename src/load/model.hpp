@@ -46,6 +46,8 @@
 //            load does the fine balancing; metrics only scale it down;
 //   hot:     hot_capacity (small but > 0, so a pool whose workers are all hot still shares);
 //   down:    0;   unknown without data: 1.
+// Unusable scrapes (timeouts, garbage, oversized bodies — see on_failure) publish `unknown` at
+// once, with the capacity decaying as below from the last success; they never make a worker down.
 // Staleness: when the last successful scrape is older than stale_after_ms and the worker is not
 // down (scrapes stopped or keep timing out below the down threshold), the published state is
 // unknown and the capacity decays toward 1 with a half-life of stale_after_ms:
@@ -109,8 +111,14 @@ class model {
 
   // Out-of-range worker indexes are ignored.
   void on_success(std::size_t worker, const scrape& s, std::uint64_t now_ms, double scrape_seconds);
+  // A failed scrape. `unreachable` (no connection: refused, reset before a response, name not
+  // resolved) counts toward down. `unusable` (the endpoint answered, or accepted and hung, but
+  // gave nothing the model can use: timeout, HTTP error, garbage, oversized body) says nothing
+  // about the worker's health, only that its load is unknown: the worker is published
+  // `unknown` at once, its capacity decays toward neutral as for stale data, and its keys stay.
+  enum class failure { unreachable, unusable };
   void on_failure(std::size_t worker, std::string_view why, std::uint64_t now_ms,
-                  double scrape_seconds);
+                  double scrape_seconds, failure kind = failure::unreachable);
 
   // Recomputes staleness and returns the snapshot for placement; appends to `changes` one line
   // per worker whose published state changed since the previous call, e.g.
@@ -134,6 +142,7 @@ class model {
     bool has_success = false;
     int successes_since_down = 0;
     double fresh_capacity = 1.0;
+    bool unusable = false;  // the last scrape was `unusable`: load unknown, health not judged
   };
 
   void take_deltas(worker& w, const scrape& s, std::uint64_t now_ms);

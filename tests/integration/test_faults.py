@@ -272,19 +272,18 @@ class MetricsFaults(StackCase):
             for worker, mode in faulty.items():
                 self.assertEqual(stack.control(worker, mode), 200)
             for worker, mode in faulty.items():
-                wait_for(lambda w=worker: worker_state(stack, w) == "down", timeout=30,
-                         what=f"{worker} ({mode} metrics) down in the agent's view")
-                self.assertGreaterEqual(scrapes_failed(stack, worker) - failed_before[worker], 2)
-            # The one worker with good metrics is unaffected, and keeps every room it had.
+                wait_for(lambda w=worker: worker_state(stack, w) == "unknown", timeout=30,
+                         what=f"{worker} ({mode} metrics) unknown in the agent's view")
+                self.assertGreaterEqual(scrapes_failed(stack, worker) - failed_before[worker], 1)
+            # Bad metrics say nothing about the worker's health: none of them is taken down,
+            # every room stays where it was, and the worker with good metrics is unaffected.
+            for worker in faulty:
+                self.assertNotEqual(worker_state(stack, worker), "down")
             self.assertEqual(worker_state(stack, "room4"), "healthy")
             during = place(stack, rooms)
-            kept = [r for r in rooms if before[r] == "room4"]
-            self.assertTrue(kept)
-            self.assertEqual({r: during[r] for r in kept}, {r: "room4" for r in kept})
-            # The faulty workers' HTTP still works (HAProxy's checks say UP), but the agent
-            # sends them nothing new: down workers take no keys.
+            self.assertEqual(during, before)
             new_rooms = place(stack, [f"!new{i}:example.org" for i in range(20)])
-            self.assertEqual(set(new_rooms.values()), {"room4"})
+            self.assertTrue(set(new_rooms.values()) <= set(ROOM_WORKERS))
             for worker in faulty:
                 self.assertEqual(stack.control(worker, "normal"), 200)
             for worker in faulty:
@@ -292,13 +291,8 @@ class MetricsFaults(StackCase):
                          what=f"{worker} healthy again")
         self.assertEqual(sum(traffic.errors.values()), 0, f"errors: {dict(traffic.errors)}")
 
-    # KNOWN BUG (scraper.cpp, not yet fixed): Beast 1.74's response parser does not refuse a
-    # Content-Length above body_limit when the header arrives; string_body then reserve()s the
-    # announced length. A 50 MB body (the simulator's `huge` mode) costs ~100 MB of RSS, and a
-    # metrics endpoint announcing Content-Length: 2^40 kills the agent with std::bad_alloc.
-    # Fix: http::async_read_header first, refuse content_length() > load.max_body_bytes, then
-    # async_read the body. Remove expectedFailure then (an unexpected success fails the run).
-    @unittest.expectedFailure
+    # Regression: Beast 1.74's parser reserved an announced Content-Length before checking
+    # body_limit (a 50 MB body cost ~100 MB of RSS; Content-Length: 2^40 was std::bad_alloc).
     def test_metrics_body_never_held_beyond_max_body_bytes(self):
         stack = Stack(agent_extra=FAST_LOAD + "placement:\n  hash_key: faults-test\n")
         self.addCleanup(stack.close)
@@ -313,8 +307,8 @@ class MetricsFaults(StackCase):
         stack.start_agent()
         self.assertEqual(stack.control("room3", "huge"), 200)
         for worker in ("room1", "room3"):
-            wait_for(lambda w=worker: not stack.agent.alive() or state_or_none(stack, w) == "down",
-                     timeout=30, what=f"{worker} down in the agent's view")
+            wait_for(lambda w=worker: not stack.agent.alive() or state_or_none(stack, w) == "unknown",
+                     timeout=30, what=f"{worker} unknown in the agent's view")
             self.assertTrue(stack.agent.alive(), "the agent died scraping a huge metrics body")
         if not agent_is_asan():  # ASan's quarantine and shadow memory inflate RSS on their own
             rss = []

@@ -399,6 +399,39 @@ TEST(LoadModel, FailuresBelowTheDownThresholdGoStaleNotDown) {
   EXPECT_DOUBLE_EQ(v->workers[0].capacity, 1.0);  // healthy at u < knee was already 1
 }
 
+// Issue 9: a worker whose metrics hang, are garbage or are too big is `unknown` — never down,
+// so its keys stay — while unreachable workers still go down.
+TEST(LoadModel, UnusableScrapesMakeTheLoadUnknownNeverDown) {
+  options o = exact();
+  o.down_after_failures = 2;
+  model m(o, 2);
+  fake_worker w;
+  for (std::size_t i = 0; i < 2; ++i)
+    m.on_success(i, w.s, 0, 0);
+  w.run(1000, 0.8);  // cpu 0.8: healthy, but past the capacity knee (capacity < 1)
+  for (std::size_t i = 0; i < 2; ++i)
+    m.on_success(i, w.s, 1000, 0);
+  const double fresh = m.publish(1000)->workers[0].capacity;
+  ASSERT_LT(fresh, 1.0);
+  for (std::uint64_t t = 2000; t <= 10000; t += 1000) {
+    m.on_failure(0, "timed out", t, 1.0, model::failure::unusable);
+    m.on_failure(1, "connect: refused", t, 0.0, model::failure::unreachable);
+  }
+  auto v = m.publish(10000);
+  EXPECT_EQ(v->workers[0].state, worker_state::unknown);
+  EXPECT_EQ(v->workers[1].state, worker_state::down);
+  EXPECT_EQ(v->workers[1].capacity, 0.0);
+  EXPECT_EQ(m.status(0).consecutive_failures, 0);
+  EXPECT_EQ(m.status(0).scrapes_failed, 9u);
+  // Capacity heads back toward neutral, never jumps to the idle-looking extreme.
+  EXPECT_GE(v->workers[0].capacity, fresh);
+  EXPECT_LE(v->workers[0].capacity, 1.0);
+  // A good scrape makes it known again (no two-success rule: it was never down).
+  w.run(1000, 0.2);
+  m.on_success(0, w.s, 11000, 0);
+  EXPECT_EQ(m.publish(11000)->workers[0].state, worker_state::healthy);
+}
+
 TEST(LoadModel, OutOfRangeIndexesAreIgnored) {
   model m(exact(), 1);
   scrape s;
