@@ -37,20 +37,6 @@ std::string fixed(double v, int precision) {
 
 }  // namespace
 
-const char* to_string(routing::worker_state s) {
-  switch (s) {
-    case worker_state::unknown:
-      return "unknown";
-    case worker_state::healthy:
-      return "healthy";
-    case worker_state::hot:
-      return "hot";
-    case worker_state::down:
-      return "down";
-  }
-  return "?";
-}
-
 model::model(options opts, std::size_t workers) : opts_(opts), workers_(workers) {
   for (std::size_t i = 0; i < workers_.size(); ++i)
     workers_[i].name = "worker" + std::to_string(i);
@@ -253,7 +239,8 @@ std::shared_ptr<const routing::load_view> model::publish(std::uint64_t now_ms,
 
 std::string model::describe(const worker& w, worker_state from, std::uint64_t now_ms) const {
   const worker_status& st = w.status;
-  std::string out = w.name + ": " + to_string(from) + " -> " + to_string(st.state) + " (";
+  std::string out = w.name + ": " + std::string(routing::to_string(from)) + " -> " +
+                    std::string(routing::to_string(st.state)) + " (";
   if (st.state == worker_state::down) {
     out += std::to_string(st.consecutive_failures) + " consecutive failures: " + st.last_error;
   } else if (st.state == worker_state::unknown && w.has_success && now_ms > st.last_success_ms) {

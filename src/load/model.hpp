@@ -156,6 +156,5 @@ class model {
   std::vector<worker> workers_;
 };
 
-const char* to_string(routing::worker_state s);
 
 }  // namespace spoa::load

@@ -3,6 +3,7 @@
 // immutable snapshot and swapped into placement by pointer. Placement never reads metrics itself.
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 namespace spoa::routing {
@@ -11,9 +12,11 @@ enum class worker_state : std::uint8_t {
   unknown,  // no (fresh) data: treated as healthy; `capacity` still applies (stale data
             // decays toward 1 rather than jumping there)
   healthy,
-  hot,      // saturated: takes no new keys while another worker of its pool has headroom
-  down,     // unreachable or failing: takes nothing, its remembered keys move
+  hot,   // saturated: takes no new keys while another worker of its pool has headroom
+  down,  // unreachable or failing: takes nothing, its remembered keys move
 };
+
+std::string_view to_string(worker_state s) noexcept;  // "unknown", "healthy", "hot", "down"
 
 struct worker_load {
   worker_state state = worker_state::unknown;

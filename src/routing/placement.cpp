@@ -21,20 +21,6 @@ constexpr double renormalize_after_half_lives = 64;
 // enough to bound the call's cost.
 constexpr std::size_t expire_per_call = 4;
 
-std::string_view state_name(worker_state s) noexcept {
-  switch (s) {
-    case worker_state::unknown:
-      return "unknown";
-    case worker_state::healthy:
-      return "healthy";
-    case worker_state::hot:
-      return "hot";
-    case worker_state::down:
-      return "down";
-  }
-  return "unknown";
-}
-
 std::uint64_t system_unix_ms() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                         std::chrono::system_clock::now().time_since_epoch())
@@ -524,7 +510,7 @@ std::string placement::explain(int pool, std::string_view key, std::uint64_t now
     const double cap = capacity_of(m);
     json_number(out, cap > 0 ? workers_[m].count * per_second / cap : 0.0);
     out.append(",\"state\":");
-    json_string(out, state_name(workers_[m].state));
+    json_string(out, to_string(workers_[m].state));
     out.append(",\"skipped\":");
     if (keyed && r < skipped.size() && skipped[r])
       json_string(out, skipped[r]);

@@ -1,5 +1,7 @@
 #include "routing/request.hpp"
 
+#include "routing/load_view.hpp"
+
 namespace spoa::routing {
 
 std::string_view to_string(key_kind k) noexcept {
@@ -14,6 +16,20 @@ std::string_view to_string(key_kind k) noexcept {
       return "origin";
   }
   return "none";
+}
+
+std::string_view to_string(worker_state s) noexcept {
+  switch (s) {
+    case worker_state::unknown:
+      return "unknown";
+    case worker_state::healthy:
+      return "healthy";
+    case worker_state::hot:
+      return "hot";
+    case worker_state::down:
+      return "down";
+  }
+  return "unknown";
 }
 
 }  // namespace spoa::routing

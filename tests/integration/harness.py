@@ -3,6 +3,7 @@ loopback ports, and stops exactly what it started, by PID.
 
 Paths come from the environment that ctest sets (SPOA_BUILD_DIR, SPOA_SOURCE_DIR)."""
 
+import collections
 import http.client
 import os
 import pathlib
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 BUILD = pathlib.Path(os.environ.get("SPOA_BUILD_DIR", "build"))
@@ -279,3 +281,53 @@ def worker_state(stack, worker):
         if m.get(("synapse_spoa_worker_state", frozenset({("state", state), ("worker", worker)}))) == 1:
             return state
     return None
+
+
+class Traffic:
+    """Background GET requests through HAProxy over `paths`, cycling, from a few threads; counts
+    200s and everything else (statuses, socket errors) until the `with` block ends."""
+
+    def __init__(self, stack, paths, threads=2):
+        self.stack, self.paths = stack, list(paths)
+        self.stop_flag = threading.Event()
+        self.lock = threading.Lock()
+        self.ok = 0
+        self.errors = collections.Counter()
+        self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True)
+                        for i in range(threads)]
+
+    def run(self, i):
+        conn = http.client.HTTPConnection("127.0.0.1", self.stack.port, timeout=10)
+        n = i
+        while not self.stop_flag.is_set():
+            path = self.paths[n % len(self.paths)]
+            n += len(self.threads)
+            try:
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                resp.read()
+                with self.lock:
+                    if resp.status == 200:
+                        self.ok += 1
+                    else:
+                        self.errors[resp.status] += 1
+            except OSError as e:
+                with self.lock:
+                    self.errors[type(e).__name__] += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.stack.port, timeout=10)
+        conn.close()
+
+    def answered(self):
+        with self.lock:
+            return self.ok
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(timeout=15)

@@ -2,14 +2,10 @@
 steers new rooms away from a slow worker, moves a dead worker's rooms and brings new rooms back
 to it when it returns — while placed rooms stay put."""
 
-import collections
 import concurrent.futures
-import http.client
-import threading
-import time
 import unittest
 
-from harness import Stack, wait_for, worker_state
+from harness import Stack, Traffic, wait_for, worker_state
 
 ROOMS = ["room1", "room2", "room3", "room4"]
 AGENT_EXTRA = """load:
@@ -20,42 +16,6 @@ AGENT_EXTRA = """load:
 placement:
   hash_key: closed-loop-test
 """
-
-
-class Traffic:
-    """Background load: a few threads cycling over a set of rooms through HAProxy."""
-
-    def __init__(self, stack, rooms, threads=3):
-        self.stack, self.rooms, self.stop_flag = stack, list(rooms), threading.Event()
-        self.errors = collections.Counter()
-        self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True) for i in range(threads)]
-
-    def run(self, i):
-        conn = http.client.HTTPConnection("127.0.0.1", self.stack.port, timeout=10)
-        n = i
-        while not self.stop_flag.is_set():
-            room = self.rooms[n % len(self.rooms)]
-            n += len(self.threads)
-            try:
-                conn.request("GET", f"/_matrix/client/v3/rooms/{room}/messages")
-                resp = conn.getresponse()
-                resp.read()
-                if resp.status >= 500:
-                    self.errors[resp.status] += 1
-            except OSError:
-                self.errors["conn"] += 1
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.stack.port, timeout=10)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(timeout=15)
 
 
 def place(stack, rooms):
@@ -84,7 +44,7 @@ class ClosedLoop(unittest.TestCase):
             before = place(stack, old_rooms)
             report = {"before": {w: share(before, w) for w in ROOMS}}
 
-            with Traffic(stack, old_rooms) as traffic:
+            with Traffic(stack, [f"/_matrix/client/v3/rooms/{r}/messages" for r in old_rooms], threads=3) as traffic:
                 # room2 becomes 3x slower: the agent must see it hot from its metrics alone.
                 self.assertEqual(stack.control("room2", "slow", 3), 200)
                 wait_for(lambda: worker_state(stack, "room2") == "hot", timeout=30,

@@ -27,7 +27,7 @@ import time
 import unittest
 
 import spop_peer as sp
-from harness import AGENT, Stack, agent_metrics, wait_for, worker_state
+from harness import AGENT, Stack, Traffic, agent_metrics, wait_for, worker_state
 
 ROOM_WORKERS = ["room1", "room2", "room3", "room4"]
 FAST_LOAD = """load:
@@ -42,56 +42,10 @@ def room_path(room):
     return f"/_matrix/client/v3/rooms/{room}/messages"
 
 
-class Traffic:
-    """Background requests through HAProxy (rooms and a few other classes), counting answers."""
-
-    def __init__(self, stack, rooms, threads=2):
-        self.stack, self.rooms = stack, list(rooms)
-        self.paths = [room_path(r) for r in self.rooms] + [
-            "/_matrix/client/versions", "/_matrix/client/v3/sync",
-            "/_matrix/media/v3/download/example.org/abc"]
-        self.stop_flag = threading.Event()
-        self.lock = threading.Lock()
-        self.ok = 0
-        self.errors = collections.Counter()
-        self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True)
-                        for i in range(threads)]
-
-    def run(self, i):
-        conn = http.client.HTTPConnection("127.0.0.1", self.stack.port, timeout=10)
-        n = i
-        while not self.stop_flag.is_set():
-            path = self.paths[n % len(self.paths)]
-            n += len(self.threads)
-            try:
-                conn.request("GET", path)
-                resp = conn.getresponse()
-                resp.read()
-                with self.lock:
-                    if resp.status == 200:
-                        self.ok += 1
-                    else:
-                        self.errors[resp.status] += 1
-            except OSError as e:
-                with self.lock:
-                    self.errors[type(e).__name__] += 1
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.stack.port, timeout=10)
-        conn.close()
-
-    def answered(self):
-        with self.lock:
-            return self.ok
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(timeout=15)
+def traffic_paths(rooms):
+    return [room_path(r) for r in rooms] + [
+        "/_matrix/client/versions", "/_matrix/client/v3/sync",
+        "/_matrix/media/v3/download/example.org/abc"]
 
 
 def place(stack, rooms):
@@ -230,7 +184,7 @@ class AgentKilled(StackCase):
         wait_for(lambda: snapshot.exists() and snapshot.stat().st_mtime > placed_at + 0.05,
                  timeout=30, what="a periodic snapshot after the placements")
 
-        with Traffic(stack, rooms) as traffic:
+        with Traffic(stack, traffic_paths(rooms)) as traffic:
             wait_for(lambda: traffic.answered() > 50, what="traffic flowing")
             stack.agent.kill(signal.SIGKILL)
             killed_at = traffic.answered()
@@ -268,7 +222,7 @@ class MetricsFaults(StackCase):
         before = place(stack, rooms)
         faulty = {"room1": "hung", "room2": "garbage", "room3": "huge"}
         failed_before = {w: scrapes_failed(stack, w) for w in faulty}
-        with Traffic(stack, rooms) as traffic:
+        with Traffic(stack, traffic_paths(rooms)) as traffic:
             for worker, mode in faulty.items():
                 self.assertEqual(stack.control(worker, mode), 200)
             for worker, mode in faulty.items():
@@ -342,7 +296,7 @@ class Reload(StackCase):
             return f.vars()["backend"]
 
         self.assertEqual(backend_of(1, media), "synapse_media")
-        with Traffic(stack, [f"!reload{i}:example.org" for i in range(20)]) as traffic:
+        with Traffic(stack, traffic_paths([f"!reload{i}:example.org" for i in range(20)])) as traffic:
             wait_for(lambda: spop_connections(stack) >= 2 and traffic.answered() > 50,
                      what="HAProxy connected to the agent")
 
