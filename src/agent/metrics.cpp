@@ -47,8 +47,6 @@ void add_gauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double 
   f.metric.push_back(std::move(m));
 }
 
-constexpr const char* k_states[] = {"unknown", "healthy", "hot", "down"};
-
 }  // namespace
 
 agent_metrics::agent_metrics(const config::agent_config& cfg)
@@ -316,7 +314,10 @@ std::vector<MetricFamily> agent_metrics::Collect() const {
     add_gauge(cap, {{"worker", w}}, read(g.capacity));
     const int s = g.state.load(std::memory_order_relaxed);
     for (int k = 0; k < 4; ++k)
-      add_gauge(state_f, {{"state", k_states[k]}, {"worker", w}}, s == k ? 1 : 0);
+      add_gauge(state_f,
+                {{"state", std::string(routing::to_string(static_cast<routing::worker_state>(k)))},
+                 {"worker", w}},
+                s == k ? 1 : 0);
     add_gauge(sdur, {{"worker", w}}, read(g.scrape_seconds));
     add_counter(sok, {{"result", "ok"}, {"worker", w}}, read(g.scrapes_ok));
     add_counter(sok, {{"result", "failed"}, {"worker", w}}, read(g.scrapes_failed));
