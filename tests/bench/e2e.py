@@ -41,6 +41,8 @@ import urllib.request
 
 HERE = pathlib.Path(__file__).resolve().parent
 SOURCE = HERE.parent.parent
+sys.path.insert(0, str(SOURCE / "tests" / "integration"))
+from harness import free_port, port_open, wait_for  # noqa: E402  (the tests' process helpers)
 
 WORKERS = [("main", "main"), ("client_sync1", "client_sync"), ("room1", "room"),
            ("room2", "room"), ("room3", "room"), ("room4", "room"),
@@ -53,35 +55,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 SYSCALLS = ["recvmsg", "sendmsg", "recvfrom", "sendto", "read", "write", "writev", "epoll_wait"]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cpu_seconds(pid):
     """utime + stime of every thread of pid, in seconds."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def wait_for(pred, timeout=15.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out waiting for {what}")
-
-
-def port_open(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 class Procs:
