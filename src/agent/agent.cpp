@@ -230,9 +230,11 @@ class agent_process {
              router_->placement().load_snapshot(path, now_ms()));
   }
 
+  // Shutdown: the last periodic write finishes first (both write path.tmp), then this one.
   void save_snapshot() {
     const auto& path = opts_.config.placement.snapshot;
     if (path.empty()) return;
+    snapshot_writer_.join();
     std::string err;
     if (!router_->placement().save_snapshot(path, now_ms(), &err)) {
       log_error("affinity snapshot " + path + " not saved: " + err);
@@ -244,8 +246,25 @@ class agent_process {
     snapshot_timer_.expires_after(opts_.config.placement.snapshot_interval);
     snapshot_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
-      save_snapshot();
+      save_snapshot_in_background();
       schedule_snapshot();
+    });
+  }
+
+  // Periodic save: only the copy of the table runs on the event loop (~18 ms per million keys);
+  // sorting, msgpack encoding and fsync run on the writer thread. One write at a time.
+  void save_snapshot_in_background() {
+    if (snapshot_busy_) return;
+    snapshot_busy_ = true;
+    std::string path = opts_.config.placement.snapshot;
+    auto doc = router_->placement().snapshot_document(now_ms());
+    asio::post(snapshot_writer_, [this, path = std::move(path), doc = std::move(doc)]() mutable {
+      std::string err;
+      const bool ok = routing::write_snapshot(path, std::move(doc), &err);
+      asio::post(io_, [this, ok, path, err] {
+        snapshot_busy_ = false;
+        if (!ok) log_error("affinity snapshot " + path + " not saved: " + err);
+      });
     });
   }
 
@@ -262,6 +281,8 @@ class agent_process {
   asio::signal_set hup_;
   asio::steady_timer snapshot_timer_;
   asio::steady_timer stats_timer_;
+  asio::thread_pool snapshot_writer_{1};  // after io_: it posts completions there
+  bool snapshot_busy_ = false;            // event-loop thread only
   std::unique_ptr<spop_server> server_;
 };
 

@@ -91,6 +91,13 @@ class affinity_table {
       f(slots_[i]);
   }
 
+  // Every live entry in slot order (a sequential scan; no particular order).
+  template <class F>
+  void for_each_slot(F&& f) const {
+    for (std::size_t i = 0; i < slot_count_; ++i)
+      if (slots_[i].prev != vacant) f(slots_[i]);
+  }
+
   std::size_t size() const noexcept { return size_; }
   // Entries per worker index (no_worker counts the keys of workers that left), kept exact on
   // every insert, erase, eviction, move and remap: a gauge, not a scan.

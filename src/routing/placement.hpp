@@ -43,6 +43,7 @@
 #include "routing/affinity_table.hpp"
 #include "routing/load_view.hpp"
 #include "routing/siphash.hpp"
+#include "routing/snapshot.hpp"
 
 namespace spoa::routing {
 
@@ -86,6 +87,10 @@ struct decision {
   int rank = 0;
   std::uint64_t key_hash = 0;  // SipHash of the key (0 without a key); for logs
 };
+
+// Sorts (oldest first), encodes and writes a snapshot document (temp file + fsync + rename).
+// Thread-safe: touches only its arguments and the file system.
+bool write_snapshot(const std::string& path, snapshot::document doc, std::string* error);
 
 class placement {
  public:
@@ -132,6 +137,9 @@ class placement {
   bool save_snapshot(const std::string& path, std::uint64_t now_ms, std::string* error) const;
   bool save_snapshot(const std::string& path, std::uint64_t now_ms, std::uint64_t unix_now_ms,
                      std::string* error) const;
+  // The copy step of save_snapshot alone (cheap, on the owning thread); encode and write it
+  // elsewhere with write_snapshot() so the event loop never waits on msgpack or fsync.
+  snapshot::document snapshot_document(std::uint64_t now_ms, std::uint64_t unix_now_ms = 0) const;
   std::string load_snapshot(const std::string& path, std::uint64_t now_ms);
   std::string load_snapshot(const std::string& path, std::uint64_t now_ms,
                             std::uint64_t unix_now_ms);
