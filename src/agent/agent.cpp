@@ -194,7 +194,8 @@ class agent_process {
   // A fresh load model and scraper for the configured workers. Until the first scrapes arrive
   // every worker is `unknown`, which placement treats as healthy at nominal capacity.
   void start_load(const config::agent_config& cfg) {
-    old_scrapers_.push_back(std::move(scraper_));  // its coroutines may still be unwinding
+    // A replaced scraper is kept until its coroutines have unwound (they reference it).
+    if (scraper_) old_scrapers_.push_back(std::move(scraper_));
     std::vector<std::string> names;
     for (const auto& w : cfg.workers)
       names.push_back(w.name);
@@ -212,12 +213,14 @@ class agent_process {
       log_info("load: " + c);
   }
 
-  // Once a second: forget idle keys, and copy placement counters for /metrics.
+  // Once a second: forget idle keys, free replaced scrapers that have unwound, and copy
+  // placement counters for /metrics.
   void schedule_stats() {
     stats_timer_.expires_after(std::chrono::seconds(1));
     stats_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
       router_->placement().expire(now_ms());  // idle keys, a bounded batch per second
+      std::erase_if(old_scrapers_, [](const auto& s) { return !s || s->idle(); });
       metrics_->update_placement(*router_);
       schedule_stats();
     });

@@ -79,6 +79,11 @@ void scraper::stop() {
 }
 
 awaitable<void> scraper::loop(std::shared_ptr<state> st) {
+  struct alive {
+    int& n;
+    explicit alive(int& count) : n(++count) {}
+    ~alive() { --n; }
+  } guard(running_);
   // Spread the first scrapes over one interval so workers are not all hit at once, then keep a
   // ±10% jitter so agents and workers do not fall into lockstep.
   const auto interval = std::chrono::duration<double, std::milli>(opts_.scrape_interval).count();

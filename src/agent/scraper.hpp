@@ -36,6 +36,8 @@ class scraper {
   ~scraper();
   void start();
   void stop();
+  // True once every scrape coroutine has returned (after stop()): the object may be destroyed.
+  bool idle() const noexcept { return running_ == 0; }
 
  private:
   struct state;
@@ -48,6 +50,7 @@ class scraper {
   load::model& model_;
   std::function<void()> on_result_;
   bool stopped_ = false;
+  int running_ = 0;  // scrape coroutines still alive (they reference this object)
 };
 
 // The load model's options from the config's `load` section.
