@@ -538,6 +538,22 @@ class simulator {
            ec != http::error::end_of_stream;
   }
 
+  // Reads one request into `parser` with bounded header and body; false when the connection is
+  // done (closed, dropped, or a malformed request, which is answered 400 first).
+  awaitable<bool> read_request(connection& c, beast::flat_buffer& buffer,
+                               http::request_parser<http::string_body>& parser,
+                               std::size_t body_limit) {
+    parser.header_limit(header_limit);
+    parser.body_limit(body_limit);
+    error_code ec;
+    co_await http::async_read(c.socket, buffer, parser, ec_token(ec));
+    if (!ec) co_return true;
+    if (!c.dropped && is_http_parse_error(ec)) {
+      co_await write_simple(c, 11, http::status::bad_request, "text/plain", "Bad Request");
+    }
+    co_return false;
+  }
+
   awaitable<void> write_simple(connection& c, unsigned version, http::status status,
                                std::string_view content_type, std::string body) {
     http::response<http::string_body> res{status, version};
@@ -556,16 +572,8 @@ class simulator {
     beast::flat_buffer buffer(header_limit + http_body_limit);
     for (;;) {
       http::request_parser<http::string_body> parser;
-      parser.header_limit(header_limit);
-      parser.body_limit(http_body_limit);
       error_code ec;
-      co_await http::async_read(c->socket, buffer, parser, ec_token(ec));
-      if (ec) {
-        if (!c->dropped && is_http_parse_error(ec)) {
-          co_await write_simple(*c, 11, http::status::bad_request, "text/plain", "Bad Request");
-        }
-        co_return;
-      }
+      if (!co_await read_request(*c, buffer, parser, http_body_limit)) co_return;
       const auto& req = parser.get();
       std::string_view target = sv(req.target());
       http::response<http::string_body> res{http::status::ok, req.version()};
@@ -601,16 +609,8 @@ class simulator {
     beast::flat_buffer buffer(header_limit + small_body_limit);
     for (;;) {
       http::request_parser<http::string_body> parser;
-      parser.header_limit(header_limit);
-      parser.body_limit(small_body_limit);
       error_code ec;
-      co_await http::async_read(c->socket, buffer, parser, ec_token(ec));
-      if (ec) {
-        if (!c->dropped && is_http_parse_error(ec)) {
-          co_await write_simple(*c, 11, http::status::bad_request, "text/plain", "Bad Request");
-        }
-        co_return;
-      }
+      if (!co_await read_request(*c, buffer, parser, small_body_limit)) co_return;
       const auto& req = parser.get();
 
       // `hung`: the request was read; park until the peer closes or the mode changes.
@@ -748,16 +748,8 @@ class simulator {
     beast::flat_buffer buffer(header_limit + small_body_limit);
     for (;;) {
       http::request_parser<http::string_body> parser;
-      parser.header_limit(header_limit);
-      parser.body_limit(small_body_limit);
       error_code ec;
-      co_await http::async_read(c->socket, buffer, parser, ec_token(ec));
-      if (ec) {
-        if (!c->dropped && is_http_parse_error(ec)) {
-          co_await write_simple(*c, 11, http::status::bad_request, "text/plain", "Bad Request");
-        }
-        co_return;
-      }
+      if (!co_await read_request(*c, buffer, parser, small_body_limit)) co_return;
       const auto& req = parser.get();
       auto [status, body] = control(req.method(), sv(req.target()));
       http::response<http::string_body> res{status, req.version()};
