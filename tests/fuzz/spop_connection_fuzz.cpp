@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "echo_handler.hpp"
 #include "spop/connection.hpp"
 #include "spop/disconnect.hpp"
 #include "spop/frame.hpp"
@@ -33,20 +34,7 @@ namespace {
 
 using namespace spoa::spop;
 
-// Deterministic: the same message always produces the same actions, so two runs over the same
-// stream must produce the same bytes.
-class echo_handler final : public notify_handler {
- public:
-  void on_message(const message_view& msg, ack_builder& ack) override {
-    for (const arg& a : msg.args()) {
-      if (a.value.type == data_type::string || a.value.type == data_type::binary)
-        ack.set_var(scope::txn, "v", a.value.bytes);
-      else if (a.value.is_integer())
-        ack.set_var(scope::txn, "i", a.value.i);
-    }
-    (void)msg.string_arg("path");
-  }
-};
+using handler = spoa::spop::fuzz::echo_handler;
 
 struct run_result {
   std::string out;
@@ -59,8 +47,8 @@ struct run_result {
 constexpr std::uint32_t ceiling = 4096;
 
 run_result run(std::span<const std::uint8_t> stream, const std::vector<std::size_t>& cuts) {
-  echo_handler handler;
-  connection conn(connection_options{ceiling}, handler);
+  handler h;
+  connection conn(connection_options{ceiling}, h);
   run_result r;
   std::string pending;  // the shell's buffer: unconsumed tail + the next read
   std::size_t pos = 0;

@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 
+#include "echo_handler.hpp"
 #include "spop/connection.hpp"
 #include "spop/disconnect.hpp"
 #include "spop/frame.hpp"
@@ -21,20 +22,7 @@ namespace {
 
 using namespace spoa::spop;
 
-class fuzz_handler final : public notify_handler {
- public:
-  void on_message(const message_view& msg, ack_builder& ack) override {
-    // Echo argument bytes back as variables: exercises the size limit with hostile lengths.
-    for (const arg& a : msg.args()) {
-      if (a.value.type == data_type::string || a.value.type == data_type::binary)
-        ack.set_var(scope::txn, "v", a.value.bytes);
-      else if (a.value.is_integer())
-        ack.set_var(scope::txn, "i", a.value.i);
-    }
-    (void)msg.find("path");
-    (void)msg.string_arg("method");
-  }
-};
+using handler = spoa::spop::fuzz::echo_handler;
 
 void check_output(const std::string& out, std::uint32_t frame_size) {
   std::span<const std::uint8_t> rest = as_bytes(out);
@@ -82,8 +70,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   // The state machine, fed in two reads like the Asio shell does.
-  fuzz_handler handler;
-  connection conn(connection_options{4096}, handler);
+  handler h;
+  connection conn(connection_options{4096}, h);
   std::string pending(reinterpret_cast<const char*>(stream.data()), split);
   std::string out;
   std::size_t n = conn.on_bytes(as_bytes(pending), out);
