@@ -19,6 +19,7 @@ enum class field : unsigned char {
   sched_sum,
   sched_count,
   last_seen,
+  listeners,
 };
 
 field field_of(std::string_view name) {
@@ -30,6 +31,7 @@ field field_of(std::string_view name) {
   if (name == "synapse_storage_schedule_time_sum") return field::sched_sum;
   if (name == "synapse_storage_schedule_time_count") return field::sched_count;
   if (name == "python_twisted_reactor_last_seen") return field::last_seen;
+  if (name == "synapse_notifier_listeners") return field::listeners;
   return field::none;
 }
 
@@ -81,6 +83,9 @@ class scrape_sink final : public promtext::sink {
         break;
       case field::last_seen:
         value.reactor_last_seen = s.value;
+        break;
+      case field::listeners:
+        accumulate(value.notifier_listeners, s.value);
         break;
       case field::none:
         break;

@@ -23,6 +23,9 @@ struct scrape {
   double sched_sum = nan;          // synapse_storage_schedule_time_sum (Σ over series)
   double sched_count = nan;        // synapse_storage_schedule_time_count (Σ over series)
   double reactor_last_seen = nan;  // python_twisted_reactor_last_seen, seconds
+  // synapse_notifier_listeners (Σ over series): requests waiting in the notifier, i.e. open
+  // /sync and /events long-polls. Informational: not part of the load estimate.
+  double notifier_listeners = nan;
 };
 
 struct extract_result {

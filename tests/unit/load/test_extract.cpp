@@ -29,6 +29,110 @@ TEST(LoadExtract, SynapseSample) {
   EXPECT_EQ(r.value.reactor_last_seen, 0.0031);
 }
 
+std::string read_real(const std::string& name) {
+  std::ifstream in(std::string(SPOA_REAL_BODIES) + "/" + name, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// --- real Synapse 1.160 bodies (tests/unit/load/real/README.md): the numbers written in each ---
+
+struct real_golden {
+  const char* file;
+  double cpu_seconds;
+  double start_time;
+  double tick_sum;
+  double tick_count;
+  double in_flight;
+  double sched_sum;
+  double sched_count;
+  double reactor_last_seen;
+  double notifier_listeners;
+};
+
+class LoadExtractReal : public ::testing::TestWithParam<real_golden> {};
+
+TEST_P(LoadExtractReal, ExactValues) {
+  const real_golden& g = GetParam();
+  const std::string body = read_real(g.file);
+  ASSERT_FALSE(body.empty()) << g.file;
+  auto r = spoa::load::extract(body);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.value.cpu_seconds, g.cpu_seconds);
+  EXPECT_EQ(r.value.start_time, g.start_time);
+  EXPECT_EQ(r.value.tick_sum, g.tick_sum);
+  EXPECT_EQ(r.value.tick_count, g.tick_count);
+  EXPECT_EQ(r.value.in_flight, g.in_flight);
+  EXPECT_EQ(r.value.sched_sum, g.sched_sum);
+  EXPECT_EQ(r.value.sched_count, g.sched_count);
+  EXPECT_EQ(r.value.reactor_last_seen, g.reactor_last_seen);
+  EXPECT_EQ(r.value.notifier_listeners, g.notifier_listeners);
+}
+
+// In flight is 0 everywhere: idle processes expose the family as HELP/TYPE only, and the one
+// series of the long-poll body is SyncRestServlet, which is excluded.
+INSTANTIATE_TEST_SUITE_P(
+    Synapse1160, LoadExtractReal,
+    ::testing::Values(
+        real_golden{"main.txt", 3.18, 1.79615635793e+09, 1.7833788394927979, 591.0, 0.0,
+                    0.762917692999963, 426.0, 0.026993274688720703, 0.0},
+        real_golden{"room1.txt", 2.0300000000000002, 1.79615636002e+09, 1.2388525009155273, 426.0,
+                    0.0, 0.13348727800121196, 157.0, 0.015114068984985352, 0.0},
+        real_golden{"client_sync.txt", 1.66, 1.7961563618e+09, 0.9865071773529053, 259.0, 0.0,
+                    0.1711306400002286, 101.0, 0.037932395935058594, 0.0},
+        real_golden{"client_sync-during-longpoll.txt", 2.2, 1.79615420653e+09, 1.8766467571258545,
+                    1702.0, 0.0, 0.28125945699912336, 164.0, 0.013231277465820312, 1.0},
+        real_golden{"federation_sender.txt", 1.94, 1.79615636332e+09, 1.1259713172912598, 239.0,
+                    0.0, 0.13454315999933897, 90.0, 0.021308422088623047, 0.0}),
+    [](const ::testing::TestParamInfo<real_golden>& p) {
+      std::string n = p.param.file;
+      n = n.substr(0, n.find('.'));
+      for (char& ch : n) {
+        if (ch == '-') ch = '_';
+      }
+      return n;
+    });
+
+TEST(LoadExtract, RealLongPollBodyWithOtherRequestsInFlight) {
+  // The real long-poll body with two more series in its in-flight family, where Synapse would put
+  // them: only those two count.
+  std::string body = read_real("client_sync-during-longpoll.txt");
+  const std::string sync_line =
+      "synapse_http_server_in_flight_requests_count{method=\"GET\",server_name=\"localhost\","
+      "servlet=\"SyncRestServlet\"} 1.0\n";
+  const auto at = body.find(sync_line);
+  ASSERT_NE(at, std::string::npos);
+  body.insert(
+      at + sync_line.size(),
+      "synapse_http_server_in_flight_requests_count{method=\"PUT\",server_name=\"localhost\","
+      "servlet=\"RoomSendEventRestServlet\"} 2.0\n"
+      "synapse_http_server_in_flight_requests_count{method=\"GET\",server_name=\"localhost\","
+      "servlet=\"EventStreamRestServlet\"} 3.0\n"
+      "synapse_http_server_in_flight_requests_count{method=\"POST\",server_name=\"localhost\","
+      "servlet=\"KeyQueryServlet\"} 1.0\n");
+  auto r = spoa::load::extract(body);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.value.in_flight, 3.0);
+}
+
+TEST(LoadExtract, RealIdleBodyWithoutTheInFlightFamilyAtAll) {
+  // Absent and HELP/TYPE-only are the same: 0 in flight, and the scrape is good.
+  std::string body = read_real("room1.txt");
+  const std::string family =
+      "# HELP synapse_http_server_in_flight_requests_count \n"
+      "# TYPE synapse_http_server_in_flight_requests_count gauge\n";
+  const auto at = body.find(family);
+  ASSERT_NE(at, std::string::npos);
+  body.erase(at, family.size());
+  auto r = spoa::load::extract(body);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.value.in_flight, 0.0);
+  EXPECT_EQ(r.value.cpu_seconds, 2.0300000000000002);
+}
+
+// --- the constructed sample (reference synapse-metrics.md §5) and hand-written shapes ---
+
 TEST(LoadExtract, LongPollServletsAreNotInFlightLoad) {
   const std::string body = read_sample() +
                            "# HELP synapse_http_server_in_flight_requests_count \n"
@@ -54,6 +158,7 @@ TEST(LoadExtract, AbsentFamiliesAreNanAndAbsentInFlightIsZero) {
   EXPECT_TRUE(std::isnan(r.value.sched_sum));
   EXPECT_TRUE(std::isnan(r.value.start_time));
   EXPECT_TRUE(std::isnan(r.value.reactor_last_seen));
+  EXPECT_TRUE(std::isnan(r.value.notifier_listeners));
 }
 
 TEST(LoadExtract, OpenMetricsBody) {
