@@ -226,12 +226,19 @@ def homeserver(topo: dict) -> dict:
 
 
 def worker_file(topo: dict, worker: dict) -> dict:
-    return {
+    doc = {
         "worker_app": "synapse.app.generic_worker",
         "worker_name": worker["name"],
         "worker_log_config": "/compose/synapse/log.config",
         "worker_listeners": listeners_for(topo, worker),
     }
+    if worker["role"] == "media":
+        # The shared file turns the media repository off (main must not serve it); a generic
+        # worker loads it only when its own file turns it back on. Without this, Synapse 1.160
+        # answers every media request on the media worker with 404 M_UNRECOGNIZED (found by
+        # tests/synapse).
+        doc["enable_media_repo"] = True
+    return doc
 
 
 # --- The agent and Prometheus -----------------------------------------------------------------
