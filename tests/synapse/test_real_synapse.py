@@ -1,0 +1,89 @@
+"""Real Synapse 1.160 (13 processes), real HAProxy 3.2, the real agent, a real Matrix client.
+
+Run through tests/synapse/run (ctest label `synapse`): it builds the sid chroot if needed and
+enters a private mount namespace."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+import unittest
+
+import checks
+import realstack
+import scenario
+
+
+class RealSynapse(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = realstack.RealStack()
+        cls.stack.__enter__()
+        s = cls.stack
+        print(f"\nversions: {s.versions}", flush=True)
+        print("start-up (s): postgres {postgres:.1f}, main {main:.1f}, 12 workers in parallel "
+              "{workers:.1f}, whole stack {total:.1f}".format(**s.timings), flush=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        s = cls.stack
+        rss = s.rss_table()
+        print("\nRSS after the tests (MiB): " + ", ".join(
+            f"{k} {v / 1024:.0f}" for k, v in rss.items() if v), flush=True)
+        s.__exit__(None, None, None)
+
+    def test_1_client_scenario(self):
+        """Every request kind of a real client lands on the process the agent names, and that
+        process serves it (no 5xx, no M_UNRECOGNIZED); a room stays on one room worker in
+        every encoding; what is written is read back."""
+        s = self.stack
+        since = len(checks.client_entries(s))
+        facts = asyncio.run(scenario.run(s, prefix="c1"))
+        time.sleep(0.5)  # HAProxy logs a request when its stream ends
+        entries = checks.client_entries(s, since)
+        table, rooms = checks.check_log(self, s, entries)
+        checks.print_table("request kinds (rule) x process x status, agent answering", table)
+        workers = {next(iter(v)) for v in rooms.values()}
+        print(f"{len(rooms)} rooms, each on one room worker; room workers used: {sorted(workers)}")
+        self.assertEqual(len(facts["rooms"]), 6)
+        self.assertTrue(all(r in rooms for r in facts["rooms"]))
+
+    def test_2_fallback_agent_killed(self):
+        """The same scenario with the agent SIGKILLed a moment into it: HAProxy's fallback serves
+        everything, still on the right processes, no 5xx; the agent comes back afterwards."""
+        s = self.stack
+        since = len(checks.client_entries(s))
+
+        async def kill_soon():
+            await asyncio.sleep(1.5)
+            s.agent.signal(signal.SIGKILL)
+
+        async def both():
+            killer = asyncio.ensure_future(kill_soon())
+            facts = await scenario.run(s, prefix="k1")
+            await killer
+            return facts
+
+        asyncio.run(both())
+        time.sleep(0.5)
+        entries = checks.client_entries(s, since)
+        answered = [e for e in entries if e["srv"] not in ("", "-")]
+        fallback = [e for e in entries if e["srv"] in ("", "-")]
+        print(f"\nagent killed mid-run: {len(answered)} requests answered by the agent before, "
+              f"{len(fallback)} by the fallback rules after")
+        self.assertGreater(len(fallback), 50, "the agent was not killed early enough")
+        # Rooms may switch once, from the agent's choice to the fallback's hash, at the kill;
+        # after it each room must stay on one worker, and every other check holds.
+        table, rooms = checks.check_log(self, s, fallback, agent_answered=False)
+        checks.print_table("request kinds x process x status, agent SIGKILLed (fallback)", table)
+        s.agent.stop()
+        s.procs.remove(s.agent)
+        s.start_agent()
+        realstack.wait_for(s.backends_up, timeout=20, what="agent UP again in HAProxy")
+
+
+if __name__ == "__main__":
+    unittest.main()
