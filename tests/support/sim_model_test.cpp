@@ -96,12 +96,29 @@ TEST(Classify, ServletsAndTags) {
   EXPECT_EQ(servlet_for_target("/_matrix/federation/v2/send_join/!r:x/$e"),
             "FederationV2SendJoinServlet");
   EXPECT_EQ(servlet_for_target("/_matrix/media/v3/download/x/y"), "DownloadResource");
-  EXPECT_EQ(servlet_for_target("/anything"), "GenericServlet");
-  EXPECT_EQ(servlet_for_target(""), "GenericServlet");
+  EXPECT_EQ(servlet_for_target("/_matrix/client/v3/events?from=s1"), "EventStreamRestServlet");
+  EXPECT_EQ(servlet_for_target("/_matrix/client/v3/rooms/!r:x/state"), "RoomStateRestServlet");
+  EXPECT_EQ(servlet_for_target("/_matrix/client/v3/rooms/!r:x/state/m.room.name/"),
+            "RoomStateEventRestServlet");
+  EXPECT_EQ(servlet_for_target("/_matrix/client/v3/rooms/!r:x/join"), "RoomMembershipRestServlet");
+  EXPECT_EQ(servlet_for_target("/_matrix/client/v3/join/!r:x"), "JoinRoomAliasServlet");
+  EXPECT_EQ(servlet_for_target("/_matrix/client/v3/createRoom"), "RoomCreateRestServlet");
+  EXPECT_EQ(servlet_for_target("/_matrix/client/v1/media/thumbnail/x/y"), "ThumbnailResource");
+  // Unclaimed paths: the resource's class name, as real Synapse labels its 404s.
+  EXPECT_EQ(servlet_for_target("/_matrix/client/v3/nonexistent"), "ClientRestResource");
+  EXPECT_EQ(servlet_for_target("/_matrix/client/v1/media/config"), "ClientRestResource");
+  EXPECT_EQ(servlet_for_target("/_matrix/federation/v1/version"), "TransportLayerServer");
+  EXPECT_EQ(servlet_for_target("/_matrix/media/v3/config"), "MediaRepositoryResource");
+  EXPECT_EQ(servlet_for_target("/anything"), "JsonResource");
+  EXPECT_EQ(servlet_for_target(""), "JsonResource");
   EXPECT_EQ(tag_for("SyncRestServlet", "/_matrix/client/v3/sync?timeout=0&since=s1"),
             "sync_v2:incremental_sync");
   EXPECT_EQ(tag_for("SyncRestServlet", "/_matrix/client/v3/sync"), "sync_v2:initial_sync");
-  EXPECT_EQ(tag_for("GenericServlet", "/x?since=1"), "");
+  EXPECT_EQ(tag_for("SyncRestServlet", "/_matrix/client/v3/sync?full_state=true"),
+            "sync_v2:initial_sync");
+  EXPECT_EQ(tag_for("SyncRestServlet", "/_matrix/client/v3/sync?since=s1&full_state=true"),
+            "sync_v2:full_state_sync");
+  EXPECT_EQ(tag_for("JsonResource", "/x?since=1"), "");
   EXPECT_EQ(method_label("GET"), "GET");
   EXPECT_EQ(method_label("BREW"), "OTHER");
 }
@@ -209,8 +226,10 @@ TEST(WorkerModel, ProcessMetrics) {
   EXPECT_TRUE(has_line(body, "process_open_fds 17.0"));
   EXPECT_TRUE(has_line(body, "# TYPE process_cpu_seconds_total counter"));
   EXPECT_TRUE(has_line(body,
-                       "synapse_build_info{osversion=\"Linux 6.1.0\",pythonversion=\"3.11.2\","
-                       "rustcversion=\"1.85.0\",version=\"1.157.1\"} 1.0"));
+                       "synapse_build_info{osversion=\"Linux 6.1.0\",pythonversion=\"CPython "
+                       "3.14.10\",rustcversion=\"rustc 1.95.0\",version=\"1.160.0\"} 1.0"));
+  EXPECT_TRUE(has_line(body, "process_cpu_user_seconds_total 0.9"));
+  EXPECT_TRUE(has_line(body, "process_cpu_system_seconds_total 0.1"));
   EXPECT_TRUE(body.ends_with("\n"));
 }
 
@@ -245,7 +264,7 @@ TEST(WorkerModel, SaturatedWorkerShowsLongTicks) {
   EXPECT_TRUE(has_line(body, "process_cpu_seconds_total 2.0"));
   EXPECT_TRUE(has_line(body,
                        "synapse_http_server_in_flight_requests_count{method=\"GET\",server_name="
-                       "\"example.org\",servlet=\"GenericServlet\"} 1000.0"));
+                       "\"example.org\",servlet=\"JsonResource\"} 1000.0"));
   EXPECT_TRUE(has_line(body,
                        "synapse_threadpool_working_threads{name=\"database-master\",server_name="
                        "\"example.org\"} 10.0"));

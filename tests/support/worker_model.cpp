@@ -8,7 +8,13 @@ namespace {
 
 constexpr double max_tick_seconds = 5.0;
 constexpr double max_ticks_per_second = 100.0;
-constexpr int db_pool_max_threads = 10;  // Synapse's default cp_max
+// The database pool's cp_min / cp_max as compose/render.py configures them.
+constexpr std::int64_t db_pool_min_threads = 5;
+constexpr std::int64_t db_pool_max_threads = 10;
+// How process CPU splits into user and system time (process_cpu_{user,system}_seconds_total);
+// the real bodies show 88-92 % user time.
+constexpr double user_cpu_share = 0.9;
+constexpr double system_cpu_share = 0.1;
 
 bool contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
@@ -19,12 +25,16 @@ std::string_view path_of(std::string_view target) {
   return q == std::string_view::npos ? target : target.substr(0, q);
 }
 
+// A servlet's class name, as Synapse labels a request with it. `suffix` rules match the end of
+// the path, the others any part of it.
 struct servlet_rule {
   std::string_view needle;
   std::string_view servlet;
+  bool suffix = false;
 };
 
-// First match wins; checked against the path only.
+// First match wins; checked against the path only. Names are Synapse's class names
+// (synapse/federation/transport/server/, synapse/rest/client/, synapse/rest/media/).
 constexpr servlet_rule federation_rules[] = {
     {"/send_join/", "FederationV2SendJoinServlet"},
     {"/make_join/", "FederationMakeJoinServlet"},
@@ -37,21 +47,45 @@ constexpr servlet_rule media_rules[] = {
     {"/download/", "DownloadResource"},
 };
 constexpr servlet_rule client_rules[] = {
-    {"/messages", "RoomMessageListRestServlet"}, {"/sendToDevice/", "SendToDeviceRestServlet"},
-    {"/send/", "RoomSendEventRestServlet"},      {"/state", "RoomStateEventRestServlet"},
-    {"/members", "RoomMemberListRestServlet"},   {"/joined_rooms", "JoinedRoomsRestServlet"},
-    {"/keys/query", "KeyQueryServlet"},          {"/typing/", "RoomTypingRestServlet"},
-    {"/receipt/", "ReceiptRestServlet"},         {"/read_markers", "ReadMarkerRestServlet"},
-    {"/pushrules", "PushRuleRestServlet"},       {"/presence/", "PresenceStatusRestServlet"},
+    {"/sync", "SyncRestServlet", true},
+    {"/events", "EventStreamRestServlet", true},
+    {"/messages", "RoomMessageListRestServlet"},
+    {"/sendToDevice/", "SendToDeviceRestServlet"},
+    {"/send/", "RoomSendEventRestServlet"},
+    {"/state/", "RoomStateEventRestServlet"},
+    {"/state", "RoomStateRestServlet", true},
+    {"/members", "RoomMemberListRestServlet"},
+    {"/joined_rooms", "JoinedRoomsRestServlet"},
+    {"/keys/query", "KeyQueryServlet"},
+    {"/typing/", "RoomTypingRestServlet"},
+    {"/receipt/", "ReceiptRestServlet"},
+    {"/read_markers", "ReadMarkerRestServlet"},
+    {"/pushrules", "PushRuleRestServlet"},
+    {"/presence/", "PresenceStatusRestServlet"},
+    {"/createRoom", "RoomCreateRestServlet", true},
+    {"/login", "LoginRestServlet", true},
+    {"/join", "RoomMembershipRestServlet", true},
+    {"/leave", "RoomMembershipRestServlet", true},
+    {"/invite", "RoomMembershipRestServlet", true},
+    {"/join/", "JoinRoomAliasServlet"},
     {"/versions", "VersionsRestServlet"},
 };
 
+// A path that no servlet claims is labelled with the class name of the resource that got it
+// (JsonResource._async_render_wrapper sets the name before matching), as real Synapse's 404s show.
 template <std::size_t N>
-std::string_view first_match(std::string_view path, const servlet_rule (&rules)[N]) {
+std::string_view first_match(std::string_view path, const servlet_rule (&rules)[N],
+                             std::string_view resource) {
   for (const auto& rule : rules) {
-    if (contains(path, rule.needle)) return rule.servlet;
+    if (rule.suffix ? path.ends_with(rule.needle) : contains(path, rule.needle)) {
+      return rule.servlet;
+    }
   }
-  return "GenericServlet";
+  return resource;
+}
+
+bool is_long_poll(std::string_view servlet) {
+  return servlet == "SyncRestServlet" || servlet == "EventStreamRestServlet";
 }
 
 }  // namespace
@@ -95,27 +129,30 @@ std::string_view method_label(std::string_view method) {
 
 std::string_view servlet_for_target(std::string_view target) {
   auto path = path_of(target);
-  if (path.starts_with("/_matrix/federation/")) return first_match(path, federation_rules);
-  if (path.starts_with("/_matrix/media/") || path.starts_with("/_matrix/client/v1/media/")) {
-    return first_match(path, media_rules);
+  if (path.starts_with("/_matrix/federation/")) {
+    return first_match(path, federation_rules, "TransportLayerServer");
   }
-  if (path.starts_with("/_matrix/client/")) {
-    if (path.ends_with("/sync")) return "SyncRestServlet";
-    return first_match(path, client_rules);
+  if (path.starts_with("/_matrix/media/")) {
+    return first_match(path, media_rules, "MediaRepositoryResource");
   }
-  return "GenericServlet";
+  if (path.starts_with("/_matrix/client/v1/media/")) {
+    return first_match(path, media_rules, "ClientRestResource");
+  }
+  if (path.starts_with("/_matrix/client/"))
+    return first_match(path, client_rules, "ClientRestResource");
+  return "JsonResource";
 }
 
 std::string_view tag_for(std::string_view servlet, std::string_view target) {
   if (servlet != "SyncRestServlet") return "";
   auto q = target.find('?');
-  if (q != std::string_view::npos) {
-    auto query = target.substr(q);
-    if (contains(query, "?since=") || contains(query, "&since=")) {
-      return "sync_v2:incremental_sync";
-    }
-  }
-  return "sync_v2:initial_sync";
+  auto query = q == std::string_view::npos ? std::string_view() : target.substr(q);
+  auto has = [&](std::string_view param) {
+    return contains(query, "?" + std::string(param)) || contains(query, "&" + std::string(param));
+  };
+  if (!has("since=")) return "sync_v2:initial_sync";
+  if (has("full_state=true")) return "sync_v2:full_state_sync";
+  return "sync_v2:incremental_sync";
 }
 
 worker_model::worker_model(model_params params, double now, double wall_now)
@@ -233,6 +270,9 @@ void worker_model::advance_ticks(double now) {
   ticks_.add_counts(per_bucket, static_cast<double>(n) * d);
 }
 
+// Families in the order real Synapse 1.160 writes them (tests/unit/load/real/room1.txt), each
+// with its real HELP text, type and label names; sim_model_test.cpp checks all of that against
+// the real bodies. Families the simulator has no model for are left out rather than faked.
 std::string worker_model::scrape(double now, int open_fds) {
   advance_ticks(now);
   const double uptime = std::max(0.0, now - start_);
@@ -240,11 +280,12 @@ std::string worker_model::scrape(double now, int open_fds) {
   const label_set server{{"server_name", params_.server_name}};
   exposition_writer w;
 
+  // prometheus_client's ProcessCollector.
   w.family("process_virtual_memory_bytes", "Virtual memory size in bytes.", "gauge");
-  w.sample("process_virtual_memory_bytes", {}, 1.538985984e+09);
+  w.sample("process_virtual_memory_bytes", {}, 1.156706304e+09);
   w.family("process_resident_memory_bytes", "Resident memory size in bytes.", "gauge");
   w.sample("process_resident_memory_bytes", {},
-           2.5e8 + 65536.0 * static_cast<double>(std::max<std::int64_t>(0, in_flight_total_)));
+           1.5e8 + 65536.0 * static_cast<double>(std::max<std::int64_t>(0, in_flight_total_)));
   w.family("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
            "gauge");
   w.sample("process_start_time_seconds", {}, start_wall_);
@@ -256,6 +297,7 @@ std::string worker_model::scrape(double now, int open_fds) {
   w.family("process_max_fds", "Maximum number of open file descriptors.", "gauge");
   w.sample("process_max_fds", {}, 1048576.0);
 
+  // synapse/metrics/_reactor_metrics.py: no labels, not even server_name.
   w.family("python_twisted_reactor_tick_time", "Tick time of the Twisted reactor (sec)",
            "histogram");
   w.histogram_samples("python_twisted_reactor_tick_time", {}, ticks_);
@@ -263,6 +305,42 @@ std::string worker_model::scrape(double now, int open_fds) {
            "gauge");
   w.sample("python_twisted_reactor_last_seen", {}, last_seen_);
 
+  // Synapse's CPUMetrics: gauges holding cumulative values, empty HELP.
+  w.family("process_cpu_user_seconds_total", "", "gauge");
+  w.sample("process_cpu_user_seconds_total", {}, cpu * user_cpu_share);
+  w.family("process_cpu_system_seconds_total", "", "gauge");
+  w.sample("process_cpu_system_seconds_total", {}, cpu * system_cpu_share);
+
+  w.family("synapse_build_info", "Build information", "gauge");
+  w.sample("synapse_build_info",
+           {{"osversion", "Linux 6.1.0"},
+            {"pythonversion", "CPython 3.14.10"},
+            {"rustcversion", "rustc 1.95.0"},
+            {"version", "1.160.0"}},
+           1.0);
+  w.family("synapse_server_name_info",
+           "Maps Synapse `server_name`s to the `instance`s they're hosted on", "gauge");
+  w.sample("synapse_server_name_info", server, 1.0);
+
+  // The database pool: working threads follow the requests in flight; Twisted starts cp_min
+  // threads and keeps those it grew to.
+  const std::int64_t working = std::clamp<std::int64_t>(in_flight_total_, 0, db_pool_max_threads);
+  db_pool_threads_ = std::max({db_pool_threads_, db_pool_min_threads, working});
+  const label_set db_pool{{"name", "database-master"}, {"server_name", params_.server_name}};
+  w.family("synapse_threadpool_total_threads",
+           "Total number of threads currently in the threadpool", "gauge");
+  w.sample("synapse_threadpool_total_threads", db_pool, static_cast<double>(db_pool_threads_));
+  w.family("synapse_threadpool_working_threads",
+           "Number of threads currently working in the threadpool", "gauge");
+  w.sample("synapse_threadpool_working_threads", db_pool, static_cast<double>(working));
+  w.family("synapse_threadpool_min_threads",
+           "Minimum number of threads configured in the threadpool", "gauge");
+  w.sample("synapse_threadpool_min_threads", db_pool, static_cast<double>(db_pool_min_threads));
+  w.family("synapse_threadpool_max_threads",
+           "Maximum number of threads configured in the threadpool", "gauge");
+  w.sample("synapse_threadpool_max_threads", db_pool, static_cast<double>(db_pool_max_threads));
+
+  // synapse/http/request_metrics.py.
   w.family("synapse_http_server_requests_received_total", "", "counter");
   for (const auto& [key, n] : received_) {
     w.sample("synapse_http_server_requests_received_total",
@@ -285,34 +363,23 @@ std::string worker_model::scrape(double now, int open_fds) {
                          {"tag", key[3]}},
                         h);
   }
-  // LaterGauge: only label sets with something in flight appear.
+  // A LaterGauge: only label sets with something in flight appear, so an idle worker writes
+  // HELP and TYPE and no sample at all.
+  std::int64_t long_polls = 0;
   w.family("synapse_http_server_in_flight_requests_count", "", "gauge");
   for (const auto& [key, n] : in_flight_) {
     w.sample("synapse_http_server_in_flight_requests_count",
              {{"method", key[0]}, {"server_name", params_.server_name}, {"servlet", key[1]}},
              static_cast<double>(n));
+    if (is_long_poll(key[1])) long_polls += n;
   }
+
   w.family("synapse_storage_schedule_time", "sec", "histogram");
   w.histogram_samples("synapse_storage_schedule_time", server, schedule_time_);
 
-  const label_set db_pool{{"name", "database-master"}, {"server_name", params_.server_name}};
-  w.family("synapse_threadpool_working_threads",
-           "Number of threads currently working in the threadpool", "gauge");
-  w.sample("synapse_threadpool_working_threads", db_pool,
-           static_cast<double>(std::clamp<std::int64_t>(in_flight_total_, 0, db_pool_max_threads)));
-  w.family("synapse_threadpool_max_threads",
-           "Maximum number of threads configured in the threadpool", "gauge");
-  w.sample("synapse_threadpool_max_threads", db_pool, db_pool_max_threads);
-
-  w.family("synapse_build_info", "", "gauge");
-  w.sample("synapse_build_info",
-           {{"osversion", "Linux 6.1.0"},
-            {"pythonversion", "3.11.2"},
-            {"rustcversion", "1.85.0"},
-            {"version", "1.157.1"}},
-           1.0);
-  w.family("synapse_server_name_info", "", "gauge");
-  w.sample("synapse_server_name_info", server, 1.0);
+  // Requests waiting in the notifier: the /sync and /events long-polls in flight.
+  w.family("synapse_notifier_listeners", "", "gauge");
+  w.sample("synapse_notifier_listeners", server, static_cast<double>(long_polls));
   return w.take();
 }
 

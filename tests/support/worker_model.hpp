@@ -27,6 +27,13 @@
 //
 // DB pool wait (synapse_storage_schedule_time): one observation per completed request of
 // 0.0002 s + 0.1 x the time the request queued for a core, so it too rises with load.
+//
+// Exposition. scrape() writes a subset of what real Synapse 1.160 writes, with the same family
+// names, order, types, HELP texts, label names and histogram buckets (pinned against the real
+// bodies in tests/unit/load/real/ by sim_model_test.cpp): server_name on synapse_* (not on
+// synapse_build_info), no labels on process_* and python_*; the in-flight LaterGauge has no
+// sample at all when nothing is in flight; synapse_notifier_listeners counts the /sync and
+// /events requests in flight.
 
 #include <array>
 #include <cstdint>
@@ -48,11 +55,14 @@ std::string_view mode_name(worker_mode mode);
 // The method label: the usual HTTP verbs as sent, anything else "OTHER", so junk methods cannot
 // grow the label space without bound.
 std::string_view method_label(std::string_view method);
-// A coarse servlet class name from the raw target (query ignored), e.g. RoomMessageListRestServlet
-// for /_matrix/client/v3/rooms/R/messages, FederationSendServlet for /_matrix/federation/v1/send/T;
-// GenericServlet when nothing matches.
+// Synapse's servlet class name for a raw target (query ignored), from a coarse table, e.g.
+// RoomMessageListRestServlet for /_matrix/client/v3/rooms/R/messages, FederationSendServlet for
+// /_matrix/federation/v1/send/T. A path no entry claims gets the class of the resource Synapse
+// would have given it (ClientRestResource, TransportLayerServer, MediaRepositoryResource, else
+// JsonResource), which is what real Synapse labels its 404s with.
 std::string_view servlet_for_target(std::string_view target);
-// Synapse's `tag` label: sync_v2:incremental_sync / sync_v2:initial_sync for /sync, else "".
+// Synapse's `tag` label for /sync: sync_v2:initial_sync without `since`, else
+// sync_v2:full_state_sync with full_state=true, else sync_v2:incremental_sync; "" elsewhere.
 std::string_view tag_for(std::string_view servlet, std::string_view target);
 
 struct model_params {
@@ -133,6 +143,7 @@ class worker_model {
   double cpu_at_last_tick_update_ = 0;
   double tick_carry_ = 0;
   double last_seen_ = 0;
+  std::int64_t db_pool_threads_ = 0;  // synapse_threadpool_total_threads: never shrinks
 };
 
 }  // namespace spoa::sim
