@@ -32,6 +32,14 @@ ROOM_IN_PATH = [
 ]
 
 
+def federation_kind(path):
+    """send, make_join, backfill, key, media, query, ... for a federation path."""
+    if path.startswith("/_matrix/key/"):
+        return "key"
+    parts = path.split("/")
+    return parts[4] if len(parts) > 4 else path
+
+
 def fixed_server(path):
     for pat, server in FIXED:
         if pat.search(path):
@@ -63,7 +71,8 @@ def stack_agent(stack):
 
 
 def client_entries(stack, since=0):
-    return [e for e in stack.haproxy_log()[since:] if e["frontend"] == "matrix"]
+    # HAProxy logs a TLS connection's frontend as "matrix~".
+    return [e for e in stack.haproxy_log()[since:] if e["frontend"].rstrip("~") == "matrix"]
 
 
 def check_log(tc, stack, entries, agent_answered=True):

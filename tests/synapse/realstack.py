@@ -105,19 +105,40 @@ def wait_for(predicate, timeout=30.0, what="condition", interval=0.1):
 
 
 def http_get(port, path, timeout=2.0, tls=False):
+    if tls:
+        ctx = ssl._create_unverified_context()
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        if tls:
-            ctx = ssl._create_unverified_context()
-            conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx)
-        else:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         conn.request("GET", path)
         resp = conn.getresponse()
-        body = resp.read()
-        conn.close()
-        return resp.status, body
+        return resp.status, resp.read()
     except OSError:
         return None, b""
+    finally:
+        conn.close()
+
+
+def register_user(conn, localpart, password, admin):
+    """Synapse's shared-secret registration (/_synapse/admin/v1/register: nonce, then an
+    HMAC-SHA1 over nonce, user, password and admin flag). Returns user_id, access_token,
+    device_id."""
+    path = "/_synapse/admin/v1/register"
+    conn.request("GET", path)
+    nonce = json.loads(conn.getresponse().read())["nonce"]
+    mac = hmac.new(SECRETS["SYNAPSE_REGISTRATION_SHARED_SECRET"].encode(), digestmod=hashlib.sha1)
+    mac.update(b"\x00".join([nonce.encode(), localpart.encode(), password.encode(),
+                             b"admin" if admin else b"notadmin"]))
+    body = json.dumps({"nonce": nonce, "username": localpart, "password": password,
+                       "admin": admin, "mac": mac.hexdigest()})
+    conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    data = json.loads(resp.read())
+    conn.close()
+    if resp.status != 200:
+        raise RuntimeError(f"register {localpart}: {resp.status} {data}")
+    return data
 
 
 def _passwd(root: pathlib.Path, user: str) -> tuple[int, int]:
@@ -334,6 +355,12 @@ class RealStack:
         return self
 
     def close(self):
+        # Synapse processes first and all at once (each takes a second to stop), then the rest
+        # in reverse start order: HAProxy, the agent, Redis, PostgreSQL.
+        for p in self.procs:
+            if p.name.startswith("synapse-"):
+                p.signal(signal.SIGCONT)
+                p.signal(signal.SIGTERM)
         for p in reversed(self.procs):
             try:
                 p.stop()
@@ -609,13 +636,14 @@ class RealStack:
         """HAProxy's log lines of client requests: dicts with backend, server, status, method,
         path, the agent's server (srv) and pool."""
         out = []
-        pat = re.compile(r"\] (\S+) (\S+)/(\S+) \S+ (-?\d+) \S+ (\S+) (\S+) srv=(\S*) pool=(\S*)")
+        pat = re.compile(r"\] (\S+) (\S+)/(\S+) \S+ (-?\d+) \S+ (\S+) (\S+) srv=(\S*) pool=(\S*) "
+                         r"key=(\S*)")
         for line in self.haproxy.output().splitlines():
             m = pat.search(line)
             if m:
                 out.append({"frontend": m.group(1), "backend": m.group(2), "server": m.group(3),
                             "status": int(m.group(4)), "method": m.group(5), "path": m.group(6),
-                            "srv": m.group(7), "pool": m.group(8)})
+                            "srv": m.group(7), "pool": m.group(8), "key": m.group(9)})
         return out
 
     ACCESS = re.compile(r"synapse\.access\.http\.(\d+) .* Processed request: .* (\d{3})!? "
@@ -664,22 +692,69 @@ class RealStack:
     # -- clients -----------------------------------------------------------------------------
     def register(self, localpart, password="spoa-pass", admin=False):
         """Shared-secret registration through HAProxy (/_synapse/admin/v1/register on main)."""
-        path = "/_synapse/admin/v1/register"
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        conn.request("GET", path)
-        nonce = json.loads(conn.getresponse().read())["nonce"]
-        mac = hmac.new(SECRETS["SYNAPSE_REGISTRATION_SHARED_SECRET"].encode(), digestmod=hashlib.sha1)
-        mac.update(b"\x00".join([nonce.encode(), localpart.encode(), password.encode(),
-                                 b"admin" if admin else b"notadmin"]))
-        body = json.dumps({"nonce": nonce, "username": localpart, "password": password,
-                           "admin": admin, "mac": mac.hexdigest()})
-        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        data = json.loads(resp.read())
-        conn.close()
-        if resp.status != 200:
-            raise RuntimeError(f"register {localpart}: {resp.status} {data}")
-        return data  # user_id, access_token, device_id
+        return register_user(conn, localpart, password, admin)
 
     def rss_table(self):
         return {p.name: p.rss_kib() for p in self.procs}
+
+
+class PeerHomeserver:
+    """A second homeserver (one monolith, SQLite) in the same chroot, federating with the stack:
+    its own TLS listener (self-signed) on a free loopback port; the stack's inbound federation
+    reaches the stack through HAProxy's TLS bind."""
+
+    def __init__(self, stack: RealStack, name="hs2"):
+        self.stack, self.name = stack, name
+        self.port = free_port()
+        self.server_name = f"{name}.test:{self.port}"
+        self.dir = stack.dir / name
+        self.proc = None
+
+    def start(self):
+        t0 = time.monotonic()
+        s = self.stack
+        self.dir.mkdir()
+        pem = s._cert(f"{self.name}.test")
+        key = s.dir / f"{self.name}.test.key"
+        crt = s.dir / f"{self.name}.test.crt"
+        shutil.copy(COMPOSE / "synapse" / "log.config", self.dir / "log.config")
+        doc = {
+            "server_name": self.server_name,
+            "public_baseurl": f"https://{self.server_name}/",
+            "report_stats": False,
+            "log_config": s.in_chroot(self.dir / "log.config"),
+            "signing_key_path": s.in_chroot(self.dir / "signing.key"),
+            "media_store_path": s.in_chroot(self.dir / "media"),
+            "registration_shared_secret": SECRETS["SYNAPSE_REGISTRATION_SHARED_SECRET"],
+            "macaroon_secret_key": "peer-macaroon",
+            "form_secret": "peer-form",
+            "suppress_key_server_warning": True,
+            "tls_certificate_path": s.in_chroot(crt),
+            "tls_private_key_path": s.in_chroot(key),
+            "listeners": [{"port": self.port, "type": "http", "tls": True,
+                           "bind_addresses": ["127.0.0.1"],
+                           "resources": [{"names": ["client", "federation"]}]}],
+            "database": {"name": "sqlite3",
+                         "args": {"database": s.in_chroot(self.dir / "homeserver.db")}},
+        }
+        doc.update(TEST_OVERLAY)
+        (self.dir / "homeserver.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        uid, gid = _passwd(CHROOT, "matrix-synapse")
+        for p in (self.dir, *self.dir.iterdir()):
+            os.chown(p, uid, gid)
+        del pem
+        argv = ["/usr/bin/python3", "-m", "synapse.app.homeserver", "-c",
+                s.in_chroot(self.dir / "homeserver.yaml")]
+        s.chroot.run(argv + ["--generate-keys"], user="matrix-synapse", env=s._synapse_env())
+        self.proc = s._spawn(f"synapse-{self.name}", argv, user="matrix-synapse",
+                             env=s._synapse_env())
+        wait_for(lambda: http_get(self.port, "/health", tls=True)[0] == 200, timeout=90,
+                 what=f"{self.name} healthy")
+        self.startup = time.monotonic() - t0
+        return self
+
+    def register(self, localpart, password="spoa-pass"):
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30,
+                                           context=ssl._create_unverified_context())
+        return register_user(conn, localpart, password, False)

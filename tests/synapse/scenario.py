@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import ssl
 import struct
 import time
 import urllib.parse
@@ -40,11 +41,15 @@ def png(width=64, height=48) -> bytes:
 class Raw:
     """JSON over HTTP to HAProxy with a user's access token."""
 
-    def __init__(self, port, token=None):
-        self.port, self.token = port, token
+    def __init__(self, port, token=None, tls=False):
+        self.port, self.token, self.tls = port, token, tls
 
     def call(self, method, path, body=None, expect=200, raw_body=None, content_type=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=40)
+        if self.tls:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=40,
+                                               context=ssl._create_unverified_context())
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=40)
         headers = {}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -76,9 +81,11 @@ def ok(resp, what):
     return resp
 
 
-async def client_for(port, creds):
-    c = nio.AsyncClient(f"http://127.0.0.1:{port}", creds["user_id"],
-                        config=nio.AsyncClientConfig(store_sync_tokens=False, encryption_enabled=False))
+async def client_for(port, creds, tls=False):
+    scheme = "https" if tls else "http"
+    c = nio.AsyncClient(f"{scheme}://127.0.0.1:{port}", creds["user_id"],
+                        config=nio.AsyncClientConfig(store_sync_tokens=False, encryption_enabled=False),
+                        ssl=False if tls else None)
     c.access_token = creds["access_token"]
     c.user_id = creds["user_id"]
     c.device_id = creds["device_id"]
@@ -325,4 +332,91 @@ async def run(stack, rooms=6, prefix=""):
     finally:
         for c in (alice, bob, carol):
             await c.close()
+    return facts
+
+
+async def federate(stack, peer, history=25):
+    """alice on the stack and dave on the peer: joins both ways (make_join/send_join, invite),
+    messages both ways, backfill of history the peer never saw, federated media and profile,
+    device lists. Returns facts."""
+    facts = {}
+    alice_c = stack.register("fed_alice")
+    dave_c = peer.register("fed_dave")
+    alice = await client_for(stack.port, alice_c)
+    dave = await client_for(peer.port, dave_c, tls=True)
+    ra, rd = Raw(stack.port, alice_c["access_token"]), Raw(peer.port, dave_c["access_token"], tls=True)
+    try:
+        a_since = ok(await alice.sync(timeout=0), "alice sync").next_batch
+        d_since = ok(await dave.sync(timeout=0), "dave sync").next_batch
+        # A room on the stack with history the peer has never seen.
+        r1 = ok(await alice.room_create(name="fed 1", visibility=nio.RoomVisibility.public,
+                                        alias="fed-room-1"), "createRoom").room_id
+        old = []
+        for n in range(history):
+            old.append(ok(await alice.room_send(r1, "m.room.message",
+                                                {"msgtype": "m.text", "body": f"old {n}"}),
+                          "send").event_id)
+        # dave joins over federation by alias: query/directory, make_join, send_join at the stack.
+        ok(await dave.join(f"#fed-room-1:{stack.server_name}"), "dave joins the stack's room")
+        t0 = time.monotonic()
+        m1 = ok(await alice.room_send(r1, "m.room.message",
+                                      {"msgtype": "m.text", "body": "to the peer"}), "send").event_id
+        _, d_since = await wait_sync(dave, d_since, lambda s: m1 in {
+            e.event_id for e in room_events(s, r1)}, "stack -> peer message", timeout=30)
+        facts["stack_to_peer_s"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        m2 = ok(await dave.room_send(r1, "m.room.message",
+                                     {"msgtype": "m.text", "body": "from the peer"}), "send").event_id
+        _, a_since = await wait_sync(alice, a_since, lambda s: m2 in {
+            e.event_id for e in room_events(s, r1)}, "peer -> stack message", timeout=30)
+        facts["peer_to_stack_s"] = time.monotonic() - t0
+        # Backfill: dave pages back through history its server never received.
+        token, seen = "", set()
+        for _ in range(6):
+            page = ok(await dave.room_messages(r1, start=token, limit=20), "dave /messages")
+            seen.update(e.event_id for e in page.chunk)
+            if not page.end or old[0] in seen:
+                break
+            token = page.end
+        if old[0] not in seen:
+            raise AssertionError(f"backfill: dave saw {len(seen & set(old))} of {len(old)} "
+                                 "old events")
+        facts["backfilled"] = len(seen & set(old))
+        # Typing and a receipt over federation (EDUs through /send).
+        ok(await alice.room_typing(r1, True, timeout=20000), "typing")
+        _, d_since = await wait_sync(dave, d_since, lambda s: any(
+            isinstance(e, nio.TypingNoticeEvent) and alice.user_id in e.users
+            for e in room_events(s, r1, "ephemeral")), "typing over federation", timeout=30)
+        # A room on the peer: alice invited (invite at the stack), joins (make_join at the peer).
+        r2 = ok(await dave.room_create(name="fed 2", invite=[alice.user_id]), "peer createRoom").room_id
+        _, a_since = await wait_sync(alice, a_since, lambda s: r2 in s.rooms.invite,
+                                     "invite over federation", timeout=30)
+        ok(await alice.join(r2), "alice joins the peer's room")
+        m3 = ok(await dave.room_send(r2, "m.room.message",
+                                     {"msgtype": "m.text", "body": "peer room"}), "send").event_id
+        _, a_since = await wait_sync(alice, a_since, lambda s: m3 in {
+            e.event_id for e in room_events(s, r2)}, "peer room message", timeout=30)
+        # Profile, devices and keys of a remote user; media fetched over federation.
+        ok(await alice.set_displayname("Fed Alice"), "displayname")
+        prof = ok(await dave.get_profile(alice.user_id), "remote profile")
+        if prof.displayname != "Fed Alice":
+            raise AssertionError(f"remote displayname {prof.displayname}")
+        rd.call("POST", "/_matrix/client/v3/keys/query", {"device_keys": {alice.user_id: []}})
+        image = png(40, 30)
+        _, up = ra.call("POST", "/_matrix/media/v3/upload?filename=f.png", raw_body=image,
+                        content_type="image/png")
+        media_server, media_id = up["content_uri"][len("mxc://"):].split("/", 1)
+        _, data = rd.call("GET", f"/_matrix/client/v1/media/download/{media_server}/{media_id}")
+        if data != image:
+            raise AssertionError("media fetched over federation differs from the upload")
+        ok(await dave.room_leave(r1), "dave leaves")
+        # An invite the peer rejects: make_leave / send_leave at the stack.
+        r3 = ok(await alice.room_create(name="fed 3", invite=[dave.user_id]), "createRoom").room_id
+        _, d_since = await wait_sync(dave, d_since, lambda s: r3 in s.rooms.invite,
+                                     "invite to the peer", timeout=30)
+        ok(await dave.room_leave(r3), "dave rejects the invite")
+        facts["rooms"] = (r1, r2)
+    finally:
+        await alice.close()
+        await dave.close()
     return facts

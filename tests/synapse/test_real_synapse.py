@@ -84,6 +84,41 @@ class RealSynapse(unittest.TestCase):
         s.start_agent()
         realstack.wait_for(s.backends_up, timeout=20, what="agent UP again in HAProxy")
 
+    def test_3_federation(self):
+        """A second homeserver federates through HAProxy's TLS bind: joins both ways, messages,
+        backfill, typing, invites, profile, keys, media. Every inbound federation request lands
+        where the route table says; a room's federation requests on the room's own worker;
+        the federation reader pool keyed by the sending server."""
+        s = self.stack
+        peer = realstack.PeerHomeserver(s).start()
+        print(f"\npeer {peer.server_name} started in {peer.startup:.1f} s", flush=True)
+        since = len(checks.client_entries(s))
+        facts = asyncio.run(scenario.federate(s, peer))
+        time.sleep(1.0)
+        entries = checks.client_entries(s, since)
+        fed = [e for e in entries if e["path"].startswith(("/_matrix/federation/", "/_matrix/key/"))]
+        self.assertGreater(len(fed), 10, "too few federation requests reached HAProxy")
+        checks.check_log(self, s, entries)
+        fed_table, _ = checks.check_log(self, s, fed)
+        checks.print_table("inbound federation through HAProxy: rule x process x status",
+                           fed_table)
+        r1 = facts["rooms"][0]
+        kinds = {checks.federation_kind(e["path"]) for e in fed}
+        for want in ("send", "make_join", "send_join", "backfill", "key", "media", "query",
+                     "invite", "make_leave", "send_leave"):
+            self.assertIn(want, kinds, f"no federation {want} request reached the stack")
+        r1_servers = {e["server"] for e in entries
+                      if checks.room_of(e["path"]) == r1 and e["backend"] == "synapse_room"}
+        self.assertEqual(len(r1_servers), 1, f"room {r1}: client and federation requests on "
+                                             f"{sorted(r1_servers)}")
+        reader = [e for e in fed if e["backend"] == "synapse_federation_reader"]
+        self.assertTrue(reader, "no request reached the federation reader pool")
+        self.assertEqual({e["key"] for e in reader} - {"-"} and len({e["key"] for e in reader}),
+                         1, "federation reader requests of one origin carried several keys")
+        print(f"messages: stack->peer {facts['stack_to_peer_s']:.2f} s, peer->stack "
+              f"{facts['peer_to_stack_s']:.2f} s; backfilled {facts['backfilled']} old events; "
+              f"room {r1} on {sorted(r1_servers)}; federation kinds {sorted(kinds)}")
+
 
 if __name__ == "__main__":
     unittest.main()
