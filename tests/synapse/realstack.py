@@ -68,6 +68,11 @@ TEST_OVERLAY = {
     "rc_media_create": {"per_second": 1000, "burst_count": 1000},
     "rc_presence": {"per_user": {"per_second": 1000, "burst_count": 1000}},
     "rc_delayed_event_mgmt": {"per_second": 1000, "burst_count": 1000},
+    "rc_room_creation": {"per_second": 1000, "burst_count": 1000},
+    "rc_user_directory": {"per_second": 1000, "burst_count": 1000},
+    "rc_key_requests": {"per_second": 1000, "burst_count": 1000},
+    "rc_third_party_invite": {"per_second": 1000, "burst_count": 1000},
+    "rc_reports": {"per_second": 1000, "burst_count": 1000},
     "rc_federation": {"window_size": 1000, "sleep_limit": 1000, "sleep_delay": 1,
                       "reject_limit": 1000, "concurrent": 100},
     "trusted_key_servers": [],
@@ -683,8 +688,9 @@ class RealStack:
             d = dict(labels)
             if d.get("worker") != worker:
                 continue
-            if name == "synapse_spoa_worker_state" and v == 1:
-                view["state"] = d.get("state")
+            if name == "synapse_spoa_worker_state":
+                if v == 1:
+                    view["state"] = d.get("state")
             elif name.startswith("synapse_spoa_worker_"):
                 view[name[len("synapse_spoa_worker_"):]] = v
         return view

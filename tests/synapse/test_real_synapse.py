@@ -13,6 +13,7 @@ import time
 import unittest
 
 import checks
+import liveload
 import realstack
 import scenario
 
@@ -118,6 +119,78 @@ class RealSynapse(unittest.TestCase):
         print(f"messages: stack->peer {facts['stack_to_peer_s']:.2f} s, peer->stack "
               f"{facts['peer_to_stack_s']:.2f} s; backfilled {facts['backfilled']} old events; "
               f"room {r1} on {sorted(r1_servers)}; federation kinds {sorted(kinds)}")
+
+    def test_4_live_load_and_dashboard(self):
+        """A room worker's reactor stalls (SIGSTOP) under steady traffic: the agent's view of
+        it changes within a few scrapes, new rooms avoid it, and after SIGCONT it takes new rooms
+        again. Meanwhile a real Prometheus scrapes the workers, HAProxy and the agent with the
+        compose stack's config, and every dashboard panel's query returns series."""
+        s = self.stack
+        prom = liveload.Prometheus(s).start()
+        user = s.register("load1")
+        token = user["access_token"]
+        raw = scenario.Raw(s.port, token)
+        rooms = [raw.call("POST", "/_matrix/client/v3/createRoom", {"name": f"load {i}"})[1]
+                 ["room_id"] for i in range(16)]
+        stall = float(os.environ.get("SPOA_STALL_SECONDS", "15"))
+        with liveload.Background(s, token), liveload.RoomTraffic(s, token, rooms) as traffic:
+            time.sleep(4)
+            per = liveload.rooms_per_worker(s)
+            victim = max(sorted(per), key=lambda w: per[w])
+            held = [r for r in rooms if {srv for _, srv in liveload.served_by(s, r)} == {victim}]
+            during = liveload.keys_first_on(s, victim, 6, "stall")
+            after = liveload.keys_first_on(s, victim, 6, "back")
+            with liveload.Timeline(s, victim) as tl:
+                time.sleep(2)
+                t_stop = time.monotonic() - tl.t0
+                s.synapse[victim].signal(signal.SIGSTOP)
+                time.sleep(2.5)
+                t_probe = time.monotonic() - tl.t0
+                during_status = [liveload.probe(s, token, r) for r in during]
+                time.sleep(max(0.0, stall - (time.monotonic() - tl.t0 - t_stop)))
+                s.synapse[victim].signal(signal.SIGCONT)
+                t_cont = time.monotonic() - tl.t0
+                realstack.wait_for(lambda: s.worker_view(victim)["state"] == "healthy",
+                                   timeout=60, what=f"{victim} healthy again in the agent")
+                t_healthy = time.monotonic() - tl.t0
+                after_status = [liveload.probe(s, token, r) for r in after]
+                time.sleep(1)
+            liveload.bad_spop_peer(s)
+            time.sleep(4)  # Prometheus: a few more scrapes of the end state
+        print(f"\nlive load: {victim} (held {len(held)} of {len(rooms)} rooms) SIGSTOPped at "
+              f"+{t_stop:.1f} s for {stall:.0f} s, SIGCONT at +{t_cont:.1f} s, healthy in the "
+              f"agent at +{t_healthy:.1f} s")
+        print("| t (s) | agent state | cpu | tick (s) | capacity | HAProxy | rooms per worker |")
+        print("|---|---|---|---|---|---|---|")
+        for t, view, hap, rpw in tl.changes():
+            print(f"| {t:.1f} | {view.get('state')} | {view.get('cpu', float('nan')):.2f} | "
+                  f"{view.get('reactor_lag_seconds', float('nan')):.4f} | "
+                  f"{view.get('capacity', float('nan')):.2f} | {hap} | "
+                  f"{' '.join(f'{k}={v}' for k, v in sorted(rpw.items()))} |")
+        changed = tl.first(lambda v, h, r: v.get("state") != "healthy", after=t_stop)
+        self.assertIsNotNone(changed, "the agent never noticed the stalled worker")
+        print(f"agent noticed the stall after {changed - t_stop:.1f} s")
+        self.assertLessEqual(changed - t_stop, 3.0, "the agent's view changed too late")
+        on_victim = [r for r in during if any(srv == victim for _, srv in liveload.served_by(s, r))]
+        print(f"new rooms probed at +{t_probe - t_stop:.1f} s into the stall: "
+              f"{len(during) - len(on_victim)} of {len(during)} placed elsewhere "
+              f"(statuses {during_status})")
+        self.assertEqual(on_victim, [], "new rooms placed on the stalled worker")
+        back = [r for r in after if {srv for _, srv in liveload.served_by(s, r)} == {victim}]
+        print(f"after recovery: {len(back)} of {len(after)} new rooms whose first choice is "
+              f"{victim} placed on it (statuses {after_status})")
+        self.assertEqual(len(back), len(after), "the recovered worker takes no new rooms")
+        errors = liveload.summarize(traffic.records, tl.t0)
+        print("client outcomes per second from the timeline's start: " +
+              ", ".join(f"+{k}:{dict(v)}" for k, v in errors.items() if set(v) - {"ok"}))
+
+        rows, td, values = prom.evaluate_dashboard()
+        print("\n" + td.table(rows), flush=True)
+        self.assertEqual(td.failures(rows), [], "dashboard panels whose query returned no series "
+                                                "against real Synapse")
+        self.assertEqual(values["worker"].strip("()").split("|"),
+                         sorted(w["name"] for w in s.topology),
+                         "the $worker variable lists every real worker")
 
 
 if __name__ == "__main__":
