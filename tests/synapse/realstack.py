@@ -305,8 +305,10 @@ def map_listeners(listeners, ports):
 class RealStack:
     """The whole reference deployment as real processes. Use as a context manager."""
 
-    def __init__(self, name="hs1", federation=True, extra_config=None, agent_extra=""):
+    def __init__(self, name="hs1", federation=True, extra_config=None, agent_extra="",
+                 client_port=None):
         self.name = name
+        self.client_port = client_port
         self.chroot = Chroot()
         self.procs: list[Proc] = []
         self.synapse: dict[str, Proc] = {}
@@ -419,7 +421,7 @@ class RealStack:
                                      "metrics": free_port()}
         self.pg_port, self.redis_port = free_port(), free_port()
         self.agent_port, self.agent_metrics_port = free_port(), free_port()
-        self.port, self.stats_port = free_port(), free_port()
+        self.port, self.stats_port = self.client_port or free_port(), free_port()
         self.tls_port = free_port()
         self.server_name = f"{self.name}.test:{self.tls_port}"
 

@@ -163,7 +163,7 @@ class RealSynapse(unittest.TestCase):
         print("| t (s) | agent state | cpu | tick (s) | capacity | HAProxy | rooms per worker |")
         print("|---|---|---|---|---|---|---|")
         for t, view, hap, rpw in tl.changes():
-            print(f"| {t:.1f} | {view.get('state')} | {view.get('cpu', float('nan')):.2f} | "
+            print(f"| {t:.1f} | {view.get('state')} | {view.get('cpu_cores', float('nan')):.2f} | "
                   f"{view.get('reactor_lag_seconds', float('nan')):.4f} | "
                   f"{view.get('capacity', float('nan')):.2f} | {hap} | "
                   f"{' '.join(f'{k}={v}' for k, v in sorted(rpw.items()))} |")
