@@ -313,7 +313,7 @@ std::vector<MetricFamily> agent_metrics::Collect() const {
     add_gauge(inflight, {{"worker", w}}, read(g.in_flight));
     add_gauge(cap, {{"worker", w}}, read(g.capacity));
     const int s = g.state.load(std::memory_order_relaxed);
-    for (int k = 0; k < 4; ++k)
+    for (int k = 0; k < routing::worker_state_count; ++k)
       add_gauge(state_f,
                 {{"state", std::string(routing::to_string(static_cast<routing::worker_state>(k)))},
                  {"worker", w}},

@@ -36,6 +36,8 @@ load::options load_options_of(const config::load& l) {
   o.cool_reactor_lag = l.cool_reactor_lag;
   o.down_after_failures = l.down_after_failures;
   o.stale_after_ms = static_cast<std::uint64_t>(l.stale_after.count());
+  o.stall_down_after_ms = static_cast<std::uint64_t>(l.stall_down_after.count());
+  o.blocked_reactor_seconds = static_cast<double>(l.reactor_stall_after.count()) / 1000.0;
   return o;
 }
 
@@ -114,9 +116,10 @@ awaitable<void> scraper::loop(std::shared_ptr<state> st) {
                           failure::unusable);
       }
     } else {
-      model_.on_failure(
-          st->target.worker, error, now_ms(), seconds,
-          outcome == scrape_outcome::unreachable ? failure::unreachable : failure::unusable);
+      const failure kind = outcome == scrape_outcome::unreachable ? failure::unreachable
+                           : outcome == scrape_outcome::timeout   ? failure::timeout
+                                                                  : failure::unusable;
+      model_.on_failure(st->target.worker, error, now_ms(), seconds, kind);
     }
     if (on_result_) on_result_();
     wait_ms = jitter(st->rng);
@@ -137,9 +140,11 @@ awaitable<scrape_outcome> scraper::scrape_once(state& st, std::string* body, std
     }
     co_await st.stream.async_connect(results, asio::redirect_error(use_awaitable, ec));
     if (ec) {
-      *error = "connect: " + ec.message();
+      // A stopped process whose listen backlog is full drops SYNs: the connect times out.
+      const bool timed_out = ec == beast::error::timeout;
+      *error = timed_out ? "connect timed out" : "connect: " + ec.message();
       st.stream.socket().close(ec);
-      co_return scrape_outcome::unreachable;
+      co_return timed_out ? scrape_outcome::timeout : scrape_outcome::unreachable;
     }
     st.stream.socket().set_option(tcp::no_delay(true), ec);
     st.connected = true;
@@ -184,7 +189,8 @@ awaitable<scrape_outcome> scraper::scrape_once(state& st, std::string* body, std
     *error = ec == beast::error::timeout     ? "timed out"
              : ec == http::error::body_limit ? "body larger than load.max_body_bytes"
                                              : "read: " + ec.message();
-    co_return lost ? scrape_outcome::unreachable : scrape_outcome::unusable;
+    if (lost) co_return scrape_outcome::unreachable;
+    co_return ec == beast::error::timeout ? scrape_outcome::timeout : scrape_outcome::unusable;
   }
   auto res = parser.release();
   if (!res.keep_alive()) drop();

@@ -24,9 +24,11 @@ struct scrape_target {
   std::string path;
 };
 
-// How one scrape ended: `unreachable` (no connection) counts toward down; `unusable` (timeout,
-// HTTP error, garbage, oversized body) only makes the worker's load unknown.
-enum class scrape_outcome { ok, unreachable, unusable };
+// How one scrape ended: `unreachable` (no connection) counts toward down; `timeout` (no answer
+// within load.scrape_timeout, at connect or after the request) makes the worker stalled and then
+// down (load/model.hpp); `unusable` (HTTP error, garbage, oversized body) only makes the worker's
+// load unknown.
+enum class scrape_outcome { ok, unreachable, unusable, timeout };
 
 class scraper {
  public:

@@ -56,13 +56,20 @@ struct placement {
   std::string snapshot;                       // msgpack snapshot path; empty = no persistence
   std::chrono::milliseconds snapshot_interval{60'000};
   std::chrono::milliseconds load_half_life{10'000};  // decay of the agent's own request rates
+  // Sticky home: a key moved off a worker because it was down goes back to it once the worker
+  // has been up (not down, not stalled) for `return_after`, at most return_per_second keys per
+  // second per pool (0 = keys never return).
+  std::chrono::milliseconds return_after{30'000};
+  double return_per_second = 2.0;
 
   bool operator==(const placement&) const = default;
 };
 
 struct load {
-  std::chrono::milliseconds scrape_interval{2'000};
-  std::chrono::milliseconds scrape_timeout{1'000};
+  // 1 s / 750 ms: a stopped worker's first timed-out scrape ends at most 1.1 x 1 s (jitter) +
+  // 750 ms = 1.85 s after it stopped, inside the 2 s "no new keys" target (default_config.yaml).
+  std::chrono::milliseconds scrape_interval{1'000};
+  std::chrono::milliseconds scrape_timeout{750};
   std::size_t max_body_bytes = 4 * 1024 * 1024;  // larger bodies are a failed scrape
   double ewma_alpha = 0.3;                       // weight of the newest scrape
   double hot_cpu = 0.85;                         // CPU utilisation (cores) that makes a worker hot
@@ -71,6 +78,8 @@ struct load {
   double cool_reactor_lag = 0.020;
   int down_after_failures = 3;                   // consecutive failed scrapes -> down
   std::chrono::milliseconds stale_after{10'000};  // no fresh data: decay toward neutral
+  std::chrono::milliseconds stall_down_after{3'000};     // stalled this long without life: down
+  std::chrono::milliseconds reactor_stall_after{2'000};  // reactor_last_seen at or above: stalled
 
   bool operator==(const load&) const = default;
 };

@@ -595,9 +595,10 @@ void loader::read_routes(const field& f, agent_config& c) const {
 }
 
 void loader::read_placement(const field& f, placement& p) const {
-  const mapping m = read_mapping(
-      f, {"balance_factor", "overload_factor", "overload_after", "affinity_ttl", "max_keys",
-          "max_moves_per_second", "hash_key", "snapshot", "snapshot_interval", "load_half_life"});
+  const mapping m =
+      read_mapping(f, {"balance_factor", "overload_factor", "overload_after", "affinity_ttl",
+                       "max_keys", "max_moves_per_second", "hash_key", "snapshot",
+                       "snapshot_interval", "load_half_life", "return_after", "return_per_second"});
   if (const field* x = m.find("balance_factor"))
     p.balance_factor = read_double_in(*x, 1, false, 100);
   if (const field* x = m.find("overload_factor")) {
@@ -622,12 +623,17 @@ void loader::read_placement(const field& f, placement& p) const {
   if (const field* x = m.find("snapshot")) p.snapshot = read_string(*x);
   if (const field* x = m.find("snapshot_interval")) p.snapshot_interval = read_duration(*x);
   if (const field* x = m.find("load_half_life")) p.load_half_life = read_duration(*x);
+  if (const field* x = m.find("return_after")) p.return_after = read_duration(*x);
+  if (const field* x = m.find("return_per_second")) {
+    p.return_per_second = read_double_in(*x, 0, false, 1e6);
+  }
 }
 
 void loader::read_load(const field& f, load& l) const {
   const mapping m = read_mapping(
       f, {"scrape_interval", "scrape_timeout", "max_body_bytes", "ewma_alpha", "hot_cpu",
-          "cool_cpu", "hot_reactor_lag", "cool_reactor_lag", "down_after_failures", "stale_after"});
+          "cool_cpu", "hot_reactor_lag", "cool_reactor_lag", "down_after_failures", "stale_after",
+          "stall_down_after", "reactor_stall_after"});
   using std::chrono::milliseconds;
   if (const field* x = m.find("scrape_interval")) {
     l.scrape_interval = read_duration(*x);
@@ -683,6 +689,19 @@ void loader::read_load(const field& f, load& l) const {
     fail_value(*m.find("scrape_interval"),
                "must be at most stale_after (" + format_duration(l.stale_after) + ")");
   }
+  if (const field* x = m.find("stall_down_after")) l.stall_down_after = read_duration(*x);
+  // Shorter, and the first timed-out scrape would already be "down": no stalled warning first.
+  if (l.stall_down_after <= l.scrape_interval + l.scrape_timeout) {
+    const std::string sum = format_duration(l.scrape_interval + l.scrape_timeout);
+    if (const field* x = m.find("stall_down_after")) {
+      fail_value(*x, "must be more than scrape_interval + scrape_timeout (" + sum + ")");
+    }
+    const field* x = m.find("scrape_timeout");
+    fail_value(x ? *x : *m.find("scrape_interval"), "scrape_interval + scrape_timeout (" + sum +
+                                                        ") must be less than stall_down_after (" +
+                                                        format_duration(l.stall_down_after) + ")");
+  }
+  if (const field* x = m.find("reactor_stall_after")) l.reactor_stall_after = read_duration(*x);
 }
 
 void loader::read_spop(const field& f, spop& s) const {

@@ -120,6 +120,7 @@ void model::refresh(worker& w) {
       w.fresh_capacity = healthy_capacity(w.status);
       break;
     case worker_state::hot:
+    case worker_state::stalled:
       w.fresh_capacity = opts_.hot_capacity;
       break;
     case worker_state::down:
@@ -156,16 +157,13 @@ void model::on_success(std::size_t index, const scrape& s, std::uint64_t now_ms,
     ++st.consecutive_failures;
     st.last_error = "reactor blocked for " + fixed(s.reactor_last_seen, 1) + " s";
     w.successes_since_down = 0;
-    if (st.consecutive_failures >= std::max(1, opts_.down_after_failures)) {
-      w.health = worker_state::down;
-    } else if (w.health != worker_state::down) {
-      w.health = worker_state::hot;
-    }
-    refresh(w);
+    const auto blocked_ms = static_cast<std::uint64_t>(std::min(s.reactor_last_seen, 1e9) * 1000);
+    stall(w, now_ms > blocked_ms ? now_ms - blocked_ms : 0, now_ms);
     return;
   }
   st.consecutive_failures = 0;
   st.last_error.clear();
+  st.stalled = false;
   if (w.health == worker_state::down) {
     if (w.successes_since_down == 0) {
       w.successes_since_down = 1;
@@ -175,6 +173,7 @@ void model::on_success(std::size_t index, const scrape& s, std::uint64_t now_ms,
     w.successes_since_down = 0;
     w.health = worker_state::unknown;
   }
+  if (w.health == worker_state::stalled) w.health = worker_state::unknown;
   w.health = evaluate(w);
   refresh(w);
 }
@@ -189,17 +188,50 @@ void model::on_failure(std::size_t index, std::string_view why, std::uint64_t no
   st.last_scrape_seconds = scrape_seconds;
   st.last_error = std::string(why);
   if (kind == failure::unusable) {
+    // It answered: whatever it is, it is not stopped.
     w.unusable = true;
+    if (st.stalled) {
+      st.stalled = false;
+      if (w.health == worker_state::stalled) w.health = worker_state::unknown;
+    }
     refresh(w);
     return;
   }
   w.unusable = false;
   ++st.consecutive_failures;
   w.successes_since_down = 0;
-  if (st.consecutive_failures >= std::max(1, opts_.down_after_failures)) {
+  if (kind == failure::timeout) {
+    // The worker last showed life when its last good scrape completed; without one, when this
+    // scrape began.
+    const auto took_ms = static_cast<std::uint64_t>(std::clamp(scrape_seconds, 0.0, 1e9) * 1000);
+    const std::uint64_t began = now_ms > took_ms ? now_ms - took_ms : 0;
+    stall(w, w.has_success ? std::min(st.last_success_ms, began) : began, now_ms);
+    return;
+  }
+  if (st.consecutive_failures >= std::max(1, opts_.down_after_failures) ||
+      stall_expired(w, now_ms)) {
     w.health = worker_state::down;
   }
   refresh(w);
+}
+
+void model::stall(worker& w, std::uint64_t alive_ms, std::uint64_t now_ms) {
+  worker_status& st = w.status;
+  if (!st.stalled || alive_ms < st.stalled_since_ms) st.stalled_since_ms = alive_ms;
+  st.stalled = true;
+  if (st.consecutive_failures >= std::max(1, opts_.down_after_failures) ||
+      stall_expired(w, now_ms)) {
+    w.health = worker_state::down;
+  } else if (w.health != worker_state::down) {
+    w.health = worker_state::stalled;
+  }
+  refresh(w);
+}
+
+bool model::stall_expired(const worker& w, std::uint64_t now_ms) const {
+  const worker_status& st = w.status;
+  return st.stalled && now_ms >= st.stalled_since_ms &&
+         now_ms - st.stalled_since_ms >= opts_.stall_down_after_ms;
 }
 
 std::shared_ptr<const routing::load_view> model::publish(std::uint64_t now_ms,
@@ -208,13 +240,17 @@ std::shared_ptr<const routing::load_view> model::publish(std::uint64_t now_ms,
   view->workers.resize(workers_.size());
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     worker& w = workers_[i];
+    if (w.health == worker_state::stalled && stall_expired(w, now_ms)) {
+      w.health = worker_state::down;
+      refresh(w);
+    }
     worker_state state = w.health;
     double capacity = w.fresh_capacity;
-    if (w.health != worker_state::down && w.unusable) {
+    if (w.health != worker_state::down && w.health != worker_state::stalled && w.unusable) {
       state = worker_state::unknown;
       capacity = 1.0;
     }
-    if (w.health != worker_state::down && w.has_success) {
+    if (w.health != worker_state::down && w.health != worker_state::stalled && w.has_success) {
       const std::uint64_t age =
           now_ms > w.status.last_success_ms ? now_ms - w.status.last_success_ms : 0;
       if (w.unusable || age > opts_.stale_after_ms) {
@@ -241,8 +277,16 @@ std::string model::describe(const worker& w, worker_state from, std::uint64_t no
   const worker_status& st = w.status;
   std::string out = w.name + ": " + std::string(routing::to_string(from)) + " -> " +
                     std::string(routing::to_string(st.state)) + " (";
-  if (st.state == worker_state::down) {
+  if (st.state == worker_state::down && st.stalled) {
+    out += "no sign of life for " +
+           fixed(static_cast<double>(now_ms - std::min(now_ms, st.stalled_since_ms)) / 1000.0, 1) +
+           " s: " + st.last_error;
+  } else if (st.state == worker_state::down) {
     out += std::to_string(st.consecutive_failures) + " consecutive failures: " + st.last_error;
+  } else if (st.state == worker_state::stalled) {
+    out += st.last_error + ", no sign of life for " +
+           fixed(static_cast<double>(now_ms - std::min(now_ms, st.stalled_since_ms)) / 1000.0, 1) +
+           " s";
   } else if (st.state == worker_state::unknown && w.has_success && now_ms > st.last_success_ms) {
     out += "no successful scrape for " +
            fixed(static_cast<double>(now_ms - st.last_success_ms) / 1000.0, 1) + " s";

@@ -25,10 +25,21 @@
 //                          in_flight ≥ hot_in_flight;
 //   hot → healthy          only when cpu ≤ cool_cpu and lag ≤ cool_reactor_lag and (if used)
 //                          in_flight ≤ cool_in_flight; between the bands the state holds;
-//   any → down             after down_after_failures consecutive failed scrapes. A scrape whose
-//                          python_twisted_reactor_last_seen ≥ blocked_reactor_seconds counts as a
-//                          failure too (the metrics thread answers while the reactor is stuck —
-//                          reference §1) and makes the worker hot at once;
+//   any → stalled          at once on stall evidence: a scrape that timed out (connect or
+//                          response: a stopped or GIL-starved process accepts and never
+//                          answers), or a scrape whose python_twisted_reactor_last_seen ≥
+//                          blocked_reactor_seconds (the metrics thread answers while the reactor
+//                          is stuck — reference §1). Placement gives a stalled worker no new keys
+//                          and leaves its remembered keys where they are;
+//   stalled → down         once the worker has shown no life for stall_down_after_ms while the
+//                          evidence continues: "life" is the last successful scrape for timeouts,
+//                          the reactor's last run (now − last_seen) for a blocked reactor. Checked
+//                          on every scrape result and on every publish(), so a timer calling
+//                          publish() bounds the delay by its period, not by the scrape cadence;
+//   stalled → healthy|hot  on the next scrape that answers in time with a running reactor (the
+//                          worker never went down, so one answer is enough);
+//   any → down             after down_after_failures consecutive failed scrapes (refused,
+//                          reset, timed out, blocked reactor);
 //   down → healthy|hot     after TWO consecutive successful scrapes: the first sets a fresh
 //                          baseline (and clears the smoothed values, which describe the worker
 //                          before it failed), the second gives fresh deltas. One lone success
@@ -45,9 +56,11 @@
 //            "How Useful Is Old Information?", IEEE TPDS 11(1), 2000). The agent's own bounded
 //            load does the fine balancing; metrics only scale it down;
 //   hot:     hot_capacity (small but > 0, so a pool whose workers are all hot still shares);
+//   stalled: hot_capacity (> 0: it still holds its remembered keys; it takes no new ones);
 //   down:    0;   unknown without data: 1.
-// Unusable scrapes (timeouts, garbage, oversized bodies — see on_failure) publish `unknown` at
-// once, with the capacity decaying as below from the last success; they never make a worker down.
+// Unusable scrapes (HTTP errors, garbage, oversized bodies — see on_failure) publish `unknown`
+// at once, with the capacity decaying as below from the last success; they never make a worker
+// down (the worker answered: it is alive, only its metrics are unusable).
 // Staleness: when the last successful scrape is older than stale_after_ms and the worker is not
 // down (scrapes stopped or keep timing out below the down threshold), the published state is
 // unknown and the capacity decays toward 1 with a half-life of stale_after_ms:
@@ -75,12 +88,16 @@ struct options {
   double cool_reactor_lag = 0.020;
   int down_after_failures = 3;  // consecutive failed scrapes; values < 1 act as 1
   std::uint64_t stale_after_ms = 10'000;
-  double hot_in_flight = 0;               // requests; 0 = signal not used for state or capacity
-  double cool_in_flight = 0;              // 0 = 0.75 × hot_in_flight
-  double blocked_reactor_seconds = 10.0;  // reactor_last_seen at or above = failure; 0 = off
-  double capacity_knee = 0.5;             // u at or below which a healthy worker has capacity 1
-  double capacity_at_hot = 0.25;          // healthy capacity as u reaches 1
-  double hot_capacity = 0.1;              // capacity of a hot worker, > 0
+  double hot_in_flight = 0;   // requests; 0 = signal not used for state or capacity
+  double cool_in_flight = 0;  // 0 = 0.75 × hot_in_flight
+  // reactor_last_seen at or above = stall evidence (and a failed scrape); 0 = off. Healthy
+  // Synapse 1.160 workers show 0.01-0.04 s (reference samples): 2 s is 50x the worst of them
+  // and still inside the 2 s "no new keys" target.
+  double blocked_reactor_seconds = 2.0;
+  std::uint64_t stall_down_after_ms = 3'000;  // stalled this long without life: down
+  double capacity_knee = 0.5;                 // u at or below which a healthy worker has capacity 1
+  double capacity_at_hot = 0.25;              // healthy capacity as u reaches 1
+  double hot_capacity = 0.1;                  // capacity of a hot worker, > 0
 };
 
 struct worker_status {
@@ -96,8 +113,10 @@ struct worker_status {
   double last_scrape_seconds = 0;  // duration of the last scrape
   std::uint64_t scrapes_ok = 0;
   std::uint64_t scrapes_failed = 0;
-  std::string last_error;  // cleared by a good scrape
-  double capacity = 1.0;   // as last published/updated
+  std::string last_error;              // cleared by a good scrape
+  double capacity = 1.0;               // as last published/updated
+  bool stalled = false;                // stall evidence on the latest scrape (see the state table)
+  std::uint64_t stalled_since_ms = 0;  // when it last showed life, while `stalled`
 };
 
 // Not thread-safe: one owner (the scraper's strand) calls everything; placement only sees the
@@ -112,11 +131,13 @@ class model {
   // Out-of-range worker indexes are ignored.
   void on_success(std::size_t worker, const scrape& s, std::uint64_t now_ms, double scrape_seconds);
   // A failed scrape. `unreachable` (no connection: refused, reset before a response, name not
-  // resolved) counts toward down. `unusable` (the endpoint answered, or accepted and hung, but
-  // gave nothing the model can use: timeout, HTTP error, garbage, oversized body) says nothing
-  // about the worker's health, only that its load is unknown: the worker is published
-  // `unknown` at once, its capacity decays toward neutral as for stale data, and its keys stay.
-  enum class failure { unreachable, unusable };
+  // resolved) counts toward down. `timeout` (no answer within the scrape timeout, at connect or
+  // after the request) is stall evidence: `stalled` at once, down after stall_down_after_ms (or
+  // down_after_failures). `unusable` (the endpoint answered but gave nothing the model can use:
+  // HTTP error, garbage, oversized body) says nothing about the worker's health, only that its
+  // load is unknown: the worker is published `unknown` at once, its capacity decays toward
+  // neutral as for stale data, and its keys stay.
+  enum class failure { unreachable, unusable, timeout };
   void on_failure(std::size_t worker, std::string_view why, std::uint64_t now_ms,
                   double scrape_seconds, failure kind = failure::unreachable);
 
@@ -150,11 +171,13 @@ class model {
   double utilisation(const worker_status& st) const;
   double healthy_capacity(const worker_status& st) const;
   void refresh(worker& w);
+  // Stall evidence at now_ms; `alive_ms` is when the worker last showed life.
+  void stall(worker& w, std::uint64_t alive_ms, std::uint64_t now_ms);
+  bool stall_expired(const worker& w, std::uint64_t now_ms) const;
   std::string describe(const worker& w, routing::worker_state from, std::uint64_t now_ms) const;
 
   options opts_;
   std::vector<worker> workers_;
 };
-
 
 }  // namespace spoa::load

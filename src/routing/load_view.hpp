@@ -14,9 +14,15 @@ enum class worker_state : std::uint8_t {
   healthy,
   hot,   // saturated: takes no new keys while another worker of its pool has headroom
   down,  // unreachable or failing: takes nothing, its remembered keys move
+  // Answers nothing in time (metrics scrapes time out, or its reactor has not run for a while):
+  // takes no new keys at all, its remembered keys stay until it is down or answers again.
+  // Last so that the numeric values of the others (exported, persisted nowhere) stay put.
+  stalled,
 };
+inline constexpr int worker_state_count = 5;
 
-std::string_view to_string(worker_state s) noexcept;  // "unknown", "healthy", "hot", "down"
+// "unknown", "healthy", "hot", "down", "stalled"
+std::string_view to_string(worker_state s) noexcept;
 
 struct worker_load {
   worker_state state = worker_state::unknown;

@@ -28,6 +28,8 @@ std::string_view to_string(worker_state s) noexcept {
       return "hot";
     case worker_state::down:
       return "down";
+    case worker_state::stalled:
+      return "stalled";
   }
   return "unknown";
 }

@@ -218,6 +218,8 @@ TEST(load_string, custom_document_parses_into_exact_structs) {
       "  snapshot: /var/lib/synapse-spoa/affinity.msgpack\n"
       "  snapshot_interval: 5m\n"
       "  load_half_life: 30s\n"
+      "  return_after: 2m\n"
+      "  return_per_second: 0\n"
       "load:\n"
       "  scrape_interval: 5s\n"
       "  scrape_timeout: 4500ms\n"
@@ -229,6 +231,8 @@ TEST(load_string, custom_document_parses_into_exact_structs) {
       "  cool_reactor_lag: 250ms\n"
       "  down_after_failures: 5\n"
       "  stale_after: 1m\n"
+      "  stall_down_after: 9501ms\n"
+      "  reactor_stall_after: 5s\n"
       "spop:\n"
       "  max_frame_size: 65532\n"
       "  idle_timeout: 1h\n"
@@ -280,6 +284,8 @@ TEST(load_string, custom_document_parses_into_exact_structs) {
   p.snapshot = "/var/lib/synapse-spoa/affinity.msgpack";
   p.snapshot_interval = milliseconds{300'000};
   p.load_half_life = milliseconds{30'000};
+  p.return_after = milliseconds{120'000};
+  p.return_per_second = 0;
   EXPECT_EQ(c.placement, p);
 
   load l;
@@ -293,6 +299,8 @@ TEST(load_string, custom_document_parses_into_exact_structs) {
   l.cool_reactor_lag = 0.25;
   l.down_after_failures = 5;
   l.stale_after = milliseconds{60'000};
+  l.stall_down_after = milliseconds{9'501};
+  l.reactor_stall_after = milliseconds{5'000};
   EXPECT_EQ(c.load, l);
 
   spop s;
@@ -344,7 +352,7 @@ const bad_case bad_cases[] = {
     {kBase "placement:\n  zzz: 1\n",
      "t.yaml:6:3: placement.zzz: unknown key 'zzz' (expected one of: balance_factor, "
      "overload_factor, overload_after, affinity_ttl, max_keys, max_moves_per_second, hash_key, "
-     "snapshot, snapshot_interval, load_half_life)"},
+     "snapshot, snapshot_interval, load_half_life, return_after, return_per_second)"},
     {kBase "listen: 127.0.0.1\n",
      "t.yaml:5:9: listen: expected IP:PORT or [IPV6]:PORT (got '127.0.0.1')"},
     {kBase "listen: [a]\n", "t.yaml:5:9: listen: expected a string (got a sequence)"},
@@ -391,16 +399,36 @@ const bad_case bad_cases[] = {
      "t.yaml:6:20: load.hot_reactor_lag: must be >= cool_reactor_lag (20ms) (got '10ms')"},
     {kBase "load:\n  cool_reactor_lag: 60ms\n",
      "t.yaml:6:21: load.cool_reactor_lag: must be <= hot_reactor_lag (50ms) (got '60ms')"},
-    {kBase "load:\n  scrape_timeout: 2s\n",
-     "t.yaml:6:19: load.scrape_timeout: must be less than scrape_interval (2s) (got '2s')"},
+    {kBase "load:\n  scrape_timeout: 1s\n",
+     "t.yaml:6:19: load.scrape_timeout: must be less than scrape_interval (1s) (got '1s')"},
     {kBase "load:\n  scrape_interval: 500ms\n",
-     "t.yaml:6:20: load.scrape_interval: must be more than scrape_timeout (1s) (got '500ms')"},
+     "t.yaml:6:20: load.scrape_interval: must be more than scrape_timeout (750ms) (got '500ms')"},
     {kBase "load:\n  scrape_interval: 50ms\n",
      "t.yaml:6:20: load.scrape_interval: must be at least 100ms (got '50ms')"},
-    {kBase "load:\n  stale_after: 1s\n",
-     "t.yaml:6:16: load.stale_after: must be at least scrape_interval (2s) (got '1s')"},
+    {kBase "load:\n  stale_after: 500ms\n",
+     "t.yaml:6:16: load.stale_after: must be at least scrape_interval (1s) (got '500ms')"},
     {kBase "load:\n  scrape_interval: 20s\n  scrape_timeout: 1s\n",
      "t.yaml:6:20: load.scrape_interval: must be at most stale_after (10s) (got '20s')"},
+    // Issue 18: the stall window must leave room for one timed-out scrape ("stalled") first.
+    {kBase "load:\n  stall_down_after: 1750ms\n",
+     "t.yaml:6:21: load.stall_down_after: must be more than scrape_interval + scrape_timeout "
+     "(1s750ms) (got '1750ms')"},
+    {kBase "load:\n  scrape_interval: 2500ms\n",
+     "t.yaml:6:20: load.scrape_interval: scrape_interval + scrape_timeout (3s250ms) must be less "
+     "than stall_down_after (3s) (got '2500ms')"},
+    {kBase "load:\n  scrape_interval: 2s\n  scrape_timeout: 1s\n",
+     "t.yaml:7:19: load.scrape_timeout: scrape_interval + scrape_timeout (3s) must be less than "
+     "stall_down_after (3s) (got '1s')"},
+    {kBase "load:\n  stall_down_after: 0s\n",
+     "t.yaml:6:21: load.stall_down_after: must be more than 0 (got '0s')"},
+    {kBase "load:\n  reactor_stall_after: fast\n",
+     "t.yaml:6:24: load.reactor_stall_after: expected a duration like 250ms, 2s, 5m, 1h or 1d, "
+     "at most 365d (got 'fast')"},
+    {kBase "placement:\n  return_per_second: -1\n",
+     "t.yaml:6:22: placement.return_per_second: must be in [0, 1000000] (got '-1')"},
+    {kBase "placement:\n  return_after: 1y\n",
+     "t.yaml:6:17: placement.return_after: expected a duration like 250ms, 2s, 5m, 1h or 1d, "
+     "at most 365d (got '1y')"},
     {kBase "load:\n  down_after_failures: -1\n",
      "t.yaml:6:24: load.down_after_failures: must be between 1 and 1000 (got '-1')"},
     {kBase "spop:\n  max_frame_size: 255\n",

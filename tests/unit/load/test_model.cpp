@@ -286,24 +286,139 @@ TEST(LoadModel, DownFromUnknownWithoutAnySuccess) {
   EXPECT_EQ(v->workers[1].state, worker_state::down);
 }
 
-TEST(LoadModel, BlockedReactorIsHotAtOnceAndDownWhenItPersists) {
-  model m(exact(), 1);
+// Issue 18: a reactor that has not run for reactor_stall_after is stalled at once (no new keys,
+// keys stay); once it has not run for stall_down_after it is down.
+TEST(LoadModel, BlockedReactorIsStalledAtOnceAndDownWhenItPersists) {
+  model m(exact(), std::vector<std::string>{"room1"});
   fake_worker w;
   m.on_success(0, w.s, 0, 0);
   w.run(2000, 0.2);
   m.on_success(0, w.s, w.now_ms, 0);
   EXPECT_EQ(m.status(0).state, worker_state::healthy);
+  m.publish(w.now_ms);
+  w.s.reactor_last_seen = 1.875;  // under the 2 s threshold: nothing yet
+  w.run(500, 0.0, 0);
+  m.on_success(0, w.s, w.now_ms, 0);
+  EXPECT_EQ(m.status(0).state, worker_state::healthy);
+  w.s.reactor_last_seen = 2.5;
+  w.run(500, 0.0, 0);  // t = 3000: the reactor last ran at 500
+  m.on_success(0, w.s, w.now_ms, 0);
+  EXPECT_EQ(m.status(0).state, worker_state::stalled);
+  EXPECT_EQ(m.status(0).stalled_since_ms, 500u);
+  EXPECT_EQ(m.status(0).last_error, "reactor blocked for 2.5 s");
+  std::vector<std::string> changes;
+  auto v = m.publish(w.now_ms, &changes);
+  EXPECT_EQ(v->workers[0].state, worker_state::stalled);
+  EXPECT_DOUBLE_EQ(v->workers[0].capacity, 0.1);
+  EXPECT_EQ(changes, (std::vector<std::string>{"room1: healthy -> stalled (reactor blocked for "
+                                               "2.5 s, no sign of life for 2.5 s)"}));
+  // 2999 ms without a reactor run: still stalled; 3000 ms: down, without waiting for a scrape.
+  EXPECT_EQ(m.publish(3499)->workers[0].state, worker_state::stalled);
+  changes.clear();
+  v = m.publish(3500, &changes);
+  EXPECT_EQ(v->workers[0].state, worker_state::down);
+  EXPECT_EQ(v->workers[0].capacity, 0.0);
+  EXPECT_EQ(changes, (std::vector<std::string>{"room1: stalled -> down (no sign of life for "
+                                               "3.0 s: reactor blocked for 2.5 s)"}));
+  EXPECT_EQ(m.status(0).scrapes_failed, 0u);  // the scrapes themselves worked
+}
+
+TEST(LoadModel, LongBlockedReactorIsDownAtOnce) {
+  model m(exact(), 1);
+  fake_worker w;
+  m.on_success(0, w.s, 0, 0);
+  w.run(2000, 0.2);
+  m.on_success(0, w.s, w.now_ms, 0);
   w.s.reactor_last_seen = 12.5;
-  for (int i = 0; i < 2; ++i) {
-    w.run(2000, 0.0, 0);
-    m.on_success(0, w.s, w.now_ms, 0);
-    EXPECT_EQ(m.status(0).state, worker_state::hot);
-  }
-  EXPECT_EQ(m.status(0).last_error, "reactor blocked for 12.5 s");
   w.run(2000, 0.0, 0);
   m.on_success(0, w.s, w.now_ms, 0);
   EXPECT_EQ(m.status(0).state, worker_state::down);
-  EXPECT_EQ(m.status(0).scrapes_failed, 0u);  // the scrapes themselves worked
+}
+
+// Issue 18: a scrape that times out (a stopped process accepts and never answers) is stall
+// evidence: stalled at once, down stall_down_after after the last successful scrape.
+TEST(LoadModel, TimeoutIsStalledAtOnceAndDownAfterTheWindow) {
+  options o = exact();
+  o.down_after_failures = 100;  // only the window decides here
+  model m(o, std::vector<std::string>{"room3"});
+  fake_worker w;
+  m.on_success(0, w.s, 0, 0);
+  w.run(1000, 0.25);
+  m.on_success(0, w.s, 1000, 0.01);  // last sign of life
+  m.publish(1000);
+  m.on_failure(0, "timed out", 2750, 0.75, model::failure::timeout);  // began at 2000
+  EXPECT_EQ(m.status(0).state, worker_state::stalled);
+  EXPECT_TRUE(m.status(0).stalled);
+  EXPECT_EQ(m.status(0).stalled_since_ms, 1000u);
+  EXPECT_EQ(m.status(0).consecutive_failures, 1);
+  std::vector<std::string> changes;
+  auto v = m.publish(2750, &changes);
+  EXPECT_EQ(v->workers[0].state, worker_state::stalled);
+  EXPECT_EQ(changes, (std::vector<std::string>{
+                         "room3: healthy -> stalled (timed out, no sign of life for 1.8 s)"}));
+  EXPECT_EQ(m.publish(3999)->workers[0].state, worker_state::stalled);
+  changes.clear();
+  v = m.publish(4000, &changes);
+  EXPECT_EQ(v->workers[0].state, worker_state::down);
+  EXPECT_EQ(
+      changes,
+      (std::vector<std::string>{"room3: stalled -> down (no sign of life for 3.0 s: timed out)"}));
+  // A timeout while down keeps it down; recovery is the usual two successes.
+  m.on_failure(0, "timed out", 4500, 0.75, model::failure::timeout);
+  EXPECT_EQ(m.status(0).state, worker_state::down);
+  w.now_ms = 6000;
+  m.on_success(0, w.s, w.now_ms, 0.01);
+  EXPECT_EQ(m.status(0).state, worker_state::down);
+  EXPECT_FALSE(m.status(0).stalled);
+  w.run(1000, 0.25);
+  m.on_success(0, w.s, w.now_ms, 0.01);
+  EXPECT_EQ(m.status(0).state, worker_state::healthy);
+}
+
+TEST(LoadModel, StalledWorkerThatAnswersIsBackAtOnce) {
+  model m(exact(), 2);
+  fake_worker w;
+  m.on_success(0, w.s, 0, 0);
+  w.run(1000, 0.25);
+  m.on_success(0, w.s, 1000, 0);
+  m.on_failure(0, "timed out", 2750, 0.75, model::failure::timeout);
+  EXPECT_EQ(m.status(0).state, worker_state::stalled);
+  w.run(2000, 0.25);  // t = 3000, inside the window
+  m.on_success(0, w.s, w.now_ms, 0.3);
+  EXPECT_EQ(m.status(0).state, worker_state::healthy);  // never down: one answer is enough
+  EXPECT_FALSE(m.status(0).stalled);
+  EXPECT_EQ(m.status(0).consecutive_failures, 0);
+  EXPECT_EQ(m.publish(10'000)->workers[0].state, worker_state::healthy);
+  w.run(7000, 0.25);
+  m.on_success(0, w.s, w.now_ms, 0.01);  // t = 10000
+
+  // An answer that is not usable metrics also proves the process runs: no longer stalled.
+  m.on_failure(0, "timed out", 10'750, 0.75, model::failure::timeout);
+  m.on_failure(0, "HTTP 500", 11'800, 0.05, model::failure::unusable);
+  auto v = m.publish(20'000);
+  EXPECT_EQ(v->workers[0].state, worker_state::unknown);
+  EXPECT_FALSE(m.status(0).stalled);
+
+  // Without any earlier success, the stall dates from the start of the timed-out scrape.
+  m.on_failure(1, "connect timed out", 1750, 0.75, model::failure::timeout);
+  EXPECT_EQ(m.status(1).stalled_since_ms, 1000u);
+  EXPECT_EQ(m.publish(3999)->workers[1].state, worker_state::stalled);
+  EXPECT_EQ(m.publish(4000)->workers[1].state, worker_state::down);
+}
+
+TEST(LoadModel, TimeoutsCountTowardDownAfterFailures) {
+  options o = exact();
+  o.down_after_failures = 2;
+  o.stall_down_after_ms = 60'000;
+  model m(o, 1);
+  fake_worker w;
+  m.on_success(0, w.s, 0, 0);
+  w.run(1000, 0.25);
+  m.on_success(0, w.s, 1000, 0);
+  m.on_failure(0, "timed out", 2000, 0.25, model::failure::timeout);
+  EXPECT_EQ(m.status(0).state, worker_state::stalled);
+  m.on_failure(0, "connect: Connection refused", 2300, 0, model::failure::unreachable);
+  EXPECT_EQ(m.status(0).state, worker_state::down);
 }
 
 TEST(LoadModel, CapacityMapping) {
@@ -399,8 +514,9 @@ TEST(LoadModel, FailuresBelowTheDownThresholdGoStaleNotDown) {
   EXPECT_DOUBLE_EQ(v->workers[0].capacity, 1.0);  // healthy at u < knee was already 1
 }
 
-// Issue 9: a worker whose metrics hang, are garbage or are too big is `unknown` — never down,
-// so its keys stay — while unreachable workers still go down.
+// Issue 9: a worker whose metrics are garbage or too big (it answered: it is alive) is `unknown`
+// — never down, so its keys stay — while unreachable workers still go down. (A scrape that times
+// out is stall evidence since issue 18: see TimeoutIsStalledAtOnceAndDownAfterTheWindow.)
 TEST(LoadModel, UnusableScrapesMakeTheLoadUnknownNeverDown) {
   options o = exact();
   o.down_after_failures = 2;
@@ -414,7 +530,7 @@ TEST(LoadModel, UnusableScrapesMakeTheLoadUnknownNeverDown) {
   const double fresh = m.publish(1000)->workers[0].capacity;
   ASSERT_LT(fresh, 1.0);
   for (std::uint64_t t = 2000; t <= 10000; t += 1000) {
-    m.on_failure(0, "timed out", t, 1.0, model::failure::unusable);
+    m.on_failure(0, "HTTP 503", t, 1.0, model::failure::unusable);
     m.on_failure(1, "connect: refused", t, 0.0, model::failure::unreachable);
   }
   auto v = m.publish(10000);
