@@ -82,7 +82,8 @@ class agent_process {
         signals_(io_, SIGINT, SIGTERM),
         hup_(io_, SIGHUP),
         snapshot_timer_(io_),
-        stats_timer_(io_) {
+        stats_timer_(io_),
+        load_timer_(io_) {
     log_level lvl;
     if (parse_log_level(opts_.config.log_level, &lvl)) set_log_level(lvl);
     handler_.set_noop(opts_.noop);
@@ -130,6 +131,7 @@ class agent_process {
     wait_hup();
     schedule_snapshot();
     schedule_stats();
+    schedule_load_tick();
     if (scraper_) scraper_->start();
     io_.run();
     return 0;
@@ -142,6 +144,7 @@ class agent_process {
     hup_.cancel();
     snapshot_timer_.cancel();
     stats_timer_.cancel();
+    load_timer_.cancel();
     if (scraper_) scraper_->stop();
     server_->shutdown([this] {
       save_snapshot();
@@ -207,10 +210,22 @@ class agent_process {
   void publish_load() {
     std::vector<std::string> changes;
     const auto view = model_->publish(now_ms(), &changes);
-    router_->set_load(*view);
+    router_->set_load(*view, now_ms());
     metrics_->update_load(*model_);
     for (const auto& c : changes)
       log_info("load: " + c);
+  }
+
+  // Every 250 ms, besides after every scrape: time alone changes the published state (a stalled
+  // worker becomes down stall_down_after after its last sign of life, data goes stale), and a
+  // frozen worker produces no scrape results between its timeouts.
+  void schedule_load_tick() {
+    load_timer_.expires_after(std::chrono::milliseconds(250));
+    load_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      publish_load();
+      schedule_load_tick();
+    });
   }
 
   // Once a second: forget idle keys, free replaced scrapers that have unwound, and copy
@@ -284,6 +299,7 @@ class agent_process {
   asio::signal_set hup_;
   asio::steady_timer snapshot_timer_;
   asio::steady_timer stats_timer_;
+  asio::steady_timer load_timer_;
   asio::thread_pool snapshot_writer_{1};  // after io_: it posts completions there
   bool snapshot_busy_ = false;            // event-loop thread only
   std::unique_ptr<spop_server> server_;

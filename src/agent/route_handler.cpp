@@ -55,6 +55,7 @@ void route_handler::on_message(const spop::message_view& msg, spop::ack_builder&
   // The decisive action first: HAProxy stops at the first action it cannot apply.
   ack.set_var(spop::scope::txn, "backend", a.backend);
   if (!a.server.empty()) ack.set_var(spop::scope::txn, "server", a.server);
+  if (!a.server2.empty()) ack.set_var(spop::scope::txn, "server2", a.server2);
   ack.set_var(spop::scope::txn, "pool", a.pool);
   if (!a.key.empty()) {
     static constexpr char hex[] = "0123456789abcdef";

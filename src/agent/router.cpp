@@ -77,6 +77,8 @@ placement_inputs make_placement_inputs(const config::agent_config& cfg) {
   in.options.max_moves_per_second = pc.max_moves_per_second;
   in.options.hash_key = pc.hash_key;
   in.options.load_half_life_ms = static_cast<std::uint64_t>(pc.load_half_life.count());
+  in.options.return_after_ms = static_cast<std::uint64_t>(pc.return_after.count());
+  in.options.return_per_second = pc.return_per_second;
   return in;
 }
 
@@ -136,17 +138,25 @@ answer router::decide(const routing::request& req, routing::key_buffer& key_buf,
     a.worker = w.name;
     a.server = w.server.empty() ? std::string_view(w.name) : std::string_view(w.server);
   }
+  if (d.second >= 0 && d.second != d.worker) {
+    const int cw = from_placement_[static_cast<std::size_t>(d.second)];
+    const auto& w = cfg_.workers[static_cast<std::size_t>(cw)];
+    a.server2 = w.server.empty() ? std::string_view(w.name) : std::string_view(w.server);
+  }
   return a;
 }
 
-void router::set_load(const routing::load_view& by_config_worker) {
+void router::set_load(const routing::load_view& by_config_worker, std::uint64_t now_ms) {
   auto view = std::make_shared<routing::load_view>();
   view->workers.resize(from_placement_.size());
   for (std::size_t p = 0; p < from_placement_.size(); ++p) {
     const auto cw = static_cast<std::size_t>(from_placement_[p]);
     if (cw < by_config_worker.workers.size()) view->workers[p] = by_config_worker.workers[cw];
   }
-  placement_.set_load(std::move(view));
+  if (now_ms == 0)
+    placement_.set_load(std::move(view));
+  else
+    placement_.set_load(std::move(view), now_ms);
 }
 
 std::string json_escape(std::string_view s) {
@@ -203,6 +213,7 @@ std::string router::explain(const routing::request& req, std::uint64_t now_ms) {
   out += ",\"pool\":\"" + json_escape(a.pool) + "\"";
   out += ",\"backend\":\"" + json_escape(a.backend) + "\"";
   out += ",\"server\":\"" + json_escape(a.server) + "\"";
+  out += ",\"server2\":\"" + json_escape(a.server2) + "\"";
   out += ",\"key\":\"" + json_escape(c.key) + "\"";
   out += ",\"key_kind\":\"" + std::string(routing::to_string(c.kind)) + "\"";
   out += ",\"key_hash\":\"" + std::string(c.key.empty() ? "" : hash) + "\"";

@@ -22,6 +22,9 @@ struct answer {
   std::string_view backend;  // HAProxy backend
   std::string_view server;   // HAProxy server inside it (empty if the pool has no worker)
   std::string_view worker;   // worker name
+  // The second choice (placement.hpp): HAProxy's use-server rule after `server`, taken when it
+  // has marked `server` DOWN. Empty when the pool has no other worker.
+  std::string_view server2;
   std::uint64_t key_hash = 0;
   std::string_view key;  // the affinity key (decoded room ID, user, origin) or empty
   routing::key_kind kind = routing::key_kind::none;
@@ -49,8 +52,9 @@ class router {
   // remembered), so a replayed batch carries affinity from line to line.
   std::string explain(const routing::request& req, std::uint64_t now_ms);
 
-  // Live load, indexed by config worker (all workers, scraped or not).
-  void set_load(const routing::load_view& by_config_worker);
+  // Live load, indexed by config worker (all workers, scraped or not); now_ms dates returns
+  // from down (placement's sticky home), 0 = placement's latest time.
+  void set_load(const routing::load_view& by_config_worker, std::uint64_t now_ms = 0);
 
   const routing::route_table& table() const noexcept { return table_; }
   routing::placement& placement() noexcept { return placement_; }

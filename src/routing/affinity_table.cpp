@@ -230,6 +230,17 @@ void affinity_table::remap_workers(std::span<const std::uint16_t> old_to_new) no
   }
 }
 
+void affinity_table::forget_homes() noexcept {
+  for (std::size_t i = 0; i < slot_count_; ++i)
+    if (slots_[i].prev != vacant && is_displaced(slots_[i].rank)) slots_[i].rank = no_rank;
+}
+
+std::size_t affinity_table::displaced_count() const noexcept {
+  std::size_t n = 0;
+  for_each_slot([&](const entry& e) { n += is_displaced(e.rank) ? 1 : 0; });
+  return n;
+}
+
 void affinity_table::clear() noexcept {
   for (std::size_t i = 0; i < slot_count_; ++i)
     slots_[i].prev = vacant;

@@ -37,7 +37,17 @@ namespace spoa::routing {
 
 class affinity_table {
  public:
-  static constexpr std::uint16_t no_rank = 0xffff;    // rank unknown (restored from a snapshot)
+  // `rank`: the worker's position in the key's ranking when placed (0..0x7ffe); no_rank when
+  // unknown (restored from a snapshot); displaced | h when the key was moved off its home
+  // worker, at rank h, because that worker was down (placement.hpp, "Sticky home").
+  static constexpr std::uint16_t no_rank = 0xffff;
+  static constexpr std::uint16_t displaced = 0x8000;
+  static constexpr bool is_displaced(std::uint16_t rank) noexcept {
+    return rank != no_rank && (rank & displaced) != 0;
+  }
+  static constexpr std::uint16_t home_rank(std::uint16_t rank) noexcept {
+    return static_cast<std::uint16_t>(rank & ~displaced);
+  }
   static constexpr std::uint16_t no_worker = 0xffff;  // its worker left the configuration
   static constexpr std::size_t max_capacity = std::size_t{1} << 30;
 
@@ -82,6 +92,10 @@ class affinity_table {
   // Reconfiguration: worker index i becomes old_to_new[i] (no_worker when gone); entries with an
   // index outside the span also become no_worker.
   void remap_workers(std::span<const std::uint16_t> old_to_new) noexcept;
+  // Every displaced entry's rank becomes no_rank (its home position means nothing any more).
+  void forget_homes() noexcept;
+  // Entries currently displaced from their home: a full scan, for tests and diagnostics.
+  std::size_t displaced_count() const noexcept;
   void clear() noexcept;
 
   // Least recently used first: restoring a dump in this order reproduces the LRU order.

@@ -107,6 +107,7 @@ void placement::build(std::vector<pool_spec> pools, std::vector<worker_spec> wor
   if (!(opts.balance_factor >= 1.0)) opts.balance_factor = 1.0;
   if (!(opts.overload_factor >= 1.0)) opts.overload_factor = 1.0;
   if (!(opts.max_moves_per_second >= 0.0)) opts.max_moves_per_second = 0.0;
+  if (!(opts.return_per_second >= 0.0)) opts.return_per_second = 0.0;
   if (opts.load_half_life_ms == 0) opts.load_half_life_ms = 1;
 
   sip_ = derive_sip_key(opts.hash_key);
@@ -131,18 +132,29 @@ void placement::build(std::vector<pool_spec> pools, std::vector<worker_spec> wor
               [&](std::uint16_t a, std::uint16_t b) { return specs_[a].name < specs_[b].name; });
     largest = std::max(largest, pr.members.size());
   }
+  for (auto& pr : pools_)
+    pr.return_tokens = std::max(1.0, opts_.return_per_second);
   scratch_.clear();
   scratch_.reserve(largest);
   table_.set_limits(opts_.max_keys, opts_.affinity_ttl_ms);
 }
 
 void placement::set_load(std::shared_ptr<const load_view> view) {
+  set_load(std::move(view), clock_ms_);
+}
+
+void placement::set_load(std::shared_ptr<const load_view> view, std::uint64_t now_ms) {
   view_ = std::move(view);
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     worker_load l;
     if (view_ && i < view_->workers.size()) l = view_->workers[i];
-    workers_[i].state = l.state;
-    workers_[i].capacity = clean_capacity(l.capacity);
+    worker_rt& w = workers_[i];
+    w.state = l.state;
+    w.capacity = clean_capacity(l.capacity);
+    if (l.state == worker_state::down || l.state == worker_state::stalled)
+      w.up_since = never;
+    else if (w.up_since == never)
+      w.up_since = now_ms;
   }
   for (auto& p : pools_)
     p.evaluated_at = never;
@@ -185,7 +197,8 @@ bool placement::usable(std::size_t w) const noexcept {
 }
 
 bool placement::takes_new(std::size_t w, const pool_sums& s) const noexcept {
-  return usable(w) && (workers_[w].state != worker_state::hot || !s.has_cool);
+  const worker_state st = workers_[w].state;
+  return usable(w) && st != worker_state::stalled && (st != worker_state::hot || !s.has_cool);
 }
 
 placement::pool_sums placement::sums(const pool_rt& p) const noexcept {
@@ -194,7 +207,8 @@ placement::pool_sums placement::sums(const pool_rt& p) const noexcept {
     if (!usable(m)) continue;
     s.count += workers_[m].count;
     s.capacity += capacity_of(m);
-    if (workers_[m].state != worker_state::hot) s.has_cool = true;
+    const worker_state st = workers_[m].state;
+    if (st != worker_state::hot && st != worker_state::stalled) s.has_cool = true;
   }
   return s;
 }
@@ -214,7 +228,9 @@ void placement::evaluate_overload(pool_rt& p, std::uint64_t now_ms) noexcept {
     // average wherever it lives, and moving it would only move the imbalance (and then move it
     // back). Overload needs live evidence from the load source as well: hot, or capacity < 1.
     const bool strained = w.state == worker_state::hot || w.capacity < 1.0;
-    if (w.state == worker_state::down || specs_[m].drain || !strained)
+    // A stalled worker keeps its keys until it is down (or answers again).
+    if (w.state == worker_state::down || w.state == worker_state::stalled || specs_[m].drain ||
+        !strained)
       over = false;
     else if (cap <= 0)
       over = true;  // "take nothing": remembered keys leave gradually
@@ -258,13 +274,9 @@ void placement::take_token(std::uint64_t now_ms) noexcept {
 
 // ---- selection ------------------------------------------------------------------------------
 
-placement::choice placement::select(const pool_rt& p, std::uint64_t key_hash, double inc,
-                                    int exclude, std::vector<const char*>* skipped) const {
-  choice c;
-  const std::size_t n = p.members.size();
-  if (n == 0) return c;
-  // Rank all members (scratch_ is reserved for the largest pool: no allocation). Insertion sort:
-  // pools hold tens of workers at most, and the common case stops at rank 0 anyway.
+void placement::rank_members(const pool_rt& p, std::uint64_t key_hash) const noexcept {
+  // scratch_ is reserved for the largest pool: no allocation. Insertion sort: pools hold tens of
+  // workers at most.
   scratch_.clear();
   for (std::uint16_t m : p.members) {
     const double s = rendezvous_score(key_hash, workers_[m].seed, workers_[m].weight);
@@ -276,6 +288,14 @@ placement::choice placement::select(const pool_rt& p, std::uint64_t key_hash, do
       --i;
     }
   }
+}
+
+placement::choice placement::select(const pool_rt& p, std::uint64_t key_hash, double inc,
+                                    int exclude, std::vector<const char*>* skipped) const {
+  choice c;
+  const std::size_t n = p.members.size();
+  if (n == 0) return c;
+  rank_members(p, key_hash);
   c.first = scratch_[0].second;
   const pool_sums s = sums(p);
   const double bound = s.capacity > 0 ? opts_.balance_factor * (s.count + inc) / s.capacity : 0;
@@ -291,6 +311,8 @@ placement::choice placement::select(const pool_rt& p, std::uint64_t key_hash, do
       why = "drain";
     else if (capacity_of(m) <= 0)
       why = "no capacity";
+    else if (workers_[m].state == worker_state::stalled)
+      why = "stalled";
     else if (!takes_new(m, s))
       why = "hot";
     else if (!(workers_[m].count / capacity_of(m) < bound))
@@ -316,6 +338,93 @@ placement::choice placement::select(const pool_rt& p, std::uint64_t key_hash, do
     }
   }
   return c;
+}
+
+int placement::second_choice(int exclude, const pool_sums& s, int* rank) const noexcept {
+  const std::size_t n = scratch_.size();
+  int next = -1, next_rank = -1;
+  bool after = false;
+  for (std::size_t r = 0; r < n; ++r) {
+    const int m = scratch_[r].second;
+    if (m == exclude) {
+      after = true;
+      continue;
+    }
+    if (takes_new(static_cast<std::size_t>(m), s)) {
+      if (rank) *rank = static_cast<int>(r);
+      return m;
+    }
+    if (after && next < 0) {
+      next = m;
+      next_rank = static_cast<int>(r);
+    }
+  }
+  if (next < 0) {  // `exclude` was last (or absent): wrap to the top of the ranking
+    for (std::size_t r = 0; r < n && next < 0; ++r) {
+      if (scratch_[r].second != exclude) {
+        next = scratch_[r].second;
+        next_rank = static_cast<int>(r);
+      }
+    }
+  }
+  if (rank) *rank = next_rank;
+  return next;
+}
+
+int placement::rank_in_scratch(int worker) const noexcept {
+  for (std::size_t r = 0; r < scratch_.size(); ++r)
+    if (scratch_[r].second == worker) return static_cast<int>(r);
+  return -1;
+}
+
+int placement::return_target(std::uint16_t entry_rank, int current, const pool_sums& s, double inc,
+                             std::uint64_t now_ms) const noexcept {
+  if (opts_.return_per_second <= 0 || !affinity_table::is_displaced(entry_rank)) return -1;
+  const std::size_t h = affinity_table::home_rank(entry_rank);
+  if (h >= scratch_.size()) return -1;
+  const std::uint16_t home = scratch_[h].second;
+  if (home == current || !takes_new(home, s)) return -1;
+  const std::uint64_t up = workers_[home].up_since;
+  if (up == never || now_ms < up || now_ms - up < opts_.return_after_ms) return -1;
+  const double bound = s.capacity > 0 ? opts_.balance_factor * (s.count + inc) / s.capacity : 0;
+  if (!(workers_[home].count / capacity_of(home) < bound)) return -1;
+  return home;
+}
+
+// Sticky-home bucket, one per pool: return_per_second, burst of one second's worth (at least 1).
+bool placement::return_token_available(const pool_rt& p, std::uint64_t now_ms) const noexcept {
+  const double burst = std::max(1.0, opts_.return_per_second);
+  const double elapsed =
+      now_ms > p.return_tokens_at_ms ? static_cast<double>(now_ms - p.return_tokens_at_ms) : 0;
+  return std::min(burst, p.return_tokens + elapsed * opts_.return_per_second / 1000.0) >= 1.0;
+}
+
+void placement::take_return_token(pool_rt& p, std::uint64_t now_ms) noexcept {
+  const double burst = std::max(1.0, opts_.return_per_second);
+  const double elapsed =
+      now_ms > p.return_tokens_at_ms ? static_cast<double>(now_ms - p.return_tokens_at_ms) : 0;
+  p.return_tokens =
+      std::min(burst, p.return_tokens + elapsed * opts_.return_per_second / 1000.0) - 1.0;
+  p.return_tokens_at_ms = std::max(now_ms, p.return_tokens_at_ms);
+}
+
+int placement::second_least_loaded(const pool_rt& p, int exclude) const noexcept {
+  const pool_sums s = sums(p);
+  int best = -1;
+  double best_load = 0;
+  for (std::uint16_t m : p.members) {
+    if (static_cast<int>(m) == exclude || !takes_new(m, s)) continue;
+    const double l = workers_[m].count / capacity_of(m);
+    if (best < 0 || l < best_load) {
+      best = m;
+      best_load = l;
+    }
+  }
+  if (best < 0) {  // nobody eligible: any other member, by name
+    for (std::uint16_t m : p.members)
+      if (static_cast<int>(m) != exclude) return m;
+  }
+  return best;
 }
 
 int placement::least_loaded(const pool_rt& p) const noexcept {
@@ -359,8 +468,9 @@ decision placement::place(int pool, std::string_view key, std::uint64_t now_ms) 
 
   if (!pool_specs_[static_cast<std::size_t>(pool)].keyed || key.empty()) {
     const int w = least_loaded(p);
-    if (w < 0) return finish(p.members.front(), reason::fallback, 0);
-    return finish(w, reason::least_loaded, 0);
+    const int chosen = w < 0 ? p.members.front() : w;
+    d.second = second_least_loaded(p, chosen);
+    return finish(chosen, w < 0 ? reason::fallback : reason::least_loaded, 0);
   }
 
   d.key_hash = key_hash(key);
@@ -370,47 +480,94 @@ decision placement::place(int pool, std::string_view key, std::uint64_t now_ms) 
     if (affinity_table::entry* e = table_.find(th, now_ms)) {
       const std::uint16_t current = e->worker;
       const move_kind mk = must_move(pool, current, now_ms);
-      const int rank = e->rank == affinity_table::no_rank ? -1 : e->rank;
-      if (mk == move_kind::none) return finish(current, reason::affinity_hit, rank);
-      const bool gradual = mk == move_kind::drain || mk == move_kind::overload;
-      if (gradual && !token_available(now_ms)) return finish(current, reason::affinity_hit, rank);
-      const int exclude = mk == move_kind::removed ? -1 : current;
-      const choice c = select(p, d.key_hash, inc_, exclude, nullptr);
+      const bool displaced = affinity_table::is_displaced(e->rank);
+      // The key stays on `current`: its rank as placed, or where it now stands if displaced.
+      auto stay = [&](const pool_sums& s) {
+        d.second = second_choice(current, s);
+        const int rank = e->rank == affinity_table::no_rank ? -1
+                         : displaced                        ? rank_in_scratch(current)
+                                                            : e->rank;
+        return finish(current, reason::affinity_hit, rank);
+      };
+      if (mk == move_kind::none || mk == move_kind::drain || mk == move_kind::overload) {
+        rank_members(p, d.key_hash);
+        const pool_sums s = sums(p);
+        if (mk == move_kind::none) {
+          const int home = displaced ? return_target(e->rank, current, s, inc_, now_ms) : -1;
+          if (home < 0 || !return_token_available(p, now_ms)) return stay(s);
+          take_return_token(p, now_ms);
+          ++stats_.moves_returned;
+          table_.set_worker(*e, static_cast<std::uint16_t>(home));
+          e->rank = affinity_table::home_rank(e->rank);
+          d.second = second_choice(home, s);
+          return finish(home, reason::moved, e->rank);
+        }
+        if (!token_available(now_ms)) return stay(s);
+        const choice c = select(p, d.key_hash, inc_, current, nullptr);
+        if (c.worker < 0) return stay(s);
+        take_token(now_ms);
+        ++(mk == move_kind::drain ? stats_.moves_drain : stats_.moves_overload);
+        table_.set_worker(*e, static_cast<std::uint16_t>(c.worker));
+        // A displaced key keeps its home unless this move took it there.
+        if (!displaced || static_cast<int>(affinity_table::home_rank(e->rank)) == c.rank)
+          e->rank = static_cast<std::uint16_t>(c.rank);
+        d.second = second_choice(c.worker, s);
+        return finish(c.worker, reason::moved, c.rank);
+      }
+      if (mk == move_kind::down) {
+        // To the second choice: the worker HAProxy was told as server2.
+        rank_members(p, d.key_hash);
+        const pool_sums s = sums(p);
+        int target_rank = -1;
+        const int target = second_choice(current, s, &target_rank);
+        if (target < 0 || !takes_new(static_cast<std::size_t>(target), s)) {
+          // Nowhere to go: first-ranked worker, remembered placement kept so the key returns
+          // when its worker does.
+          const int first = scratch_[0].second;
+          d.second = second_choice(first, s);
+          return finish(first, reason::fallback, 0);
+        }
+        ++stats_.moves_down;
+        const int current_rank = rank_in_scratch(current);
+        int home_rank = displaced ? affinity_table::home_rank(e->rank) : current_rank;
+        if (home_rank >= static_cast<int>(affinity_table::displaced)) home_rank = -1;
+        table_.set_worker(*e, static_cast<std::uint16_t>(target));
+        if (home_rank < 0 || home_rank == target_rank)
+          e->rank = static_cast<std::uint16_t>(target_rank);
+        else
+          e->rank = static_cast<std::uint16_t>(affinity_table::displaced | home_rank);
+        d.second = second_choice(target, s);
+        return finish(target, reason::moved, target_rank);
+      }
+      // Removed by a reconfiguration: placed afresh, as a new key.
+      const choice c = select(p, d.key_hash, inc_, -1, nullptr);
+      const pool_sums s = sums(p);
       if (c.worker < 0) {
-        if (gradual) return finish(current, reason::affinity_hit, rank);
-        // Down or removed with nowhere to go: first-ranked worker, remembered placement kept
-        // (down) so the key returns when its worker does; a removed one is forgotten.
-        if (mk == move_kind::removed) table_.erase(th);
+        table_.erase(th);
+        d.second = second_choice(c.first, s);
         return finish(c.first, reason::fallback, 0);
       }
-      if (gradual) take_token(now_ms);
-      switch (mk) {
-        case move_kind::down:
-          ++stats_.moves_down;
-          break;
-        case move_kind::removed:
-          ++stats_.moves_removed;
-          break;
-        case move_kind::drain:
-          ++stats_.moves_drain;
-          break;
-        case move_kind::overload:
-          ++stats_.moves_overload;
-          break;
-        case move_kind::none:
-          break;
-      }
+      ++stats_.moves_removed;
       table_.set_worker(*e, static_cast<std::uint16_t>(c.worker));
       e->rank = static_cast<std::uint16_t>(c.rank);
+      d.second = second_choice(c.worker, s);
       return finish(c.worker, reason::moved, c.rank);
     }
     const choice c = select(p, d.key_hash, inc_, -1, nullptr);
-    if (c.worker < 0) return finish(c.first, reason::fallback, 0);
+    const pool_sums s = sums(p);
+    if (c.worker < 0) {
+      d.second = second_choice(c.first, s);
+      return finish(c.first, reason::fallback, 0);
+    }
+    d.second = second_choice(c.worker, s);
     table_.insert(th, static_cast<std::uint16_t>(c.worker), static_cast<std::uint16_t>(c.rank),
                   now_ms);
     return finish(c.worker, c.spilled ? reason::spill : reason::new_key, c.rank);
   } catch (...) {
     const choice c = select(p, d.key_hash, inc_, -1, nullptr);  // no allocation: scratch_ reserved
+    const pool_sums s = sums(p);
+    const int chosen = c.worker < 0 ? c.first : c.worker;
+    d.second = second_choice(chosen, s);
     if (c.worker < 0) return finish(c.first, reason::fallback, 0);
     return finish(c.worker, c.spilled ? reason::spill : reason::new_key, c.rank);
   }
@@ -426,8 +583,8 @@ std::string placement::explain(int pool, std::string_view key, std::uint64_t now
   std::string out = "{";
   if (pool < 0 || static_cast<std::size_t>(pool) >= pools_.size()) {
     out.append(
-        "\"pool\":null,\"ranking\":[],\"bound\":null,\"remembered\":null,\"chosen\":null,"
-        "\"reason\":\"fallback\"}");
+        "\"pool\":null,\"ranking\":[],\"bound\":null,\"remembered\":null,\"home\":null,"
+        "\"chosen\":null,\"second\":null,\"reason\":\"fallback\"}");
     return out;
   }
   const pool_rt& p = pools_[static_cast<std::size_t>(pool)];
@@ -443,43 +600,61 @@ std::string placement::explain(int pool, std::string_view key, std::uint64_t now
   const affinity_table::entry* e = keyed ? table_.peek(table_hash(p, kh), now_ms) : nullptr;
   std::vector<const char*> skipped;
   int chosen = -1;
+  int second = -1;
+  int home = -1;
   reason why = reason::fallback;
   choice c;
   if (!keyed) {
     chosen = least_loaded(p);
     why = chosen >= 0 ? reason::least_loaded : reason::fallback;
     if (chosen < 0 && !p.members.empty()) chosen = p.members.front();
+    if (chosen >= 0) second = second_least_loaded(p, chosen);
   } else {
-    move_kind mk = move_kind::none;
-    if (e) {
-      mk = must_move(pool, e->worker, now_ms);
-      // Overload as place() would see it after this millisecond's evaluation is approximated by
-      // the last evaluation: explain never mutates.
+    // Overload as place() would see it after this millisecond's evaluation is approximated by
+    // the last evaluation: explain never mutates.
+    const move_kind mk = e ? must_move(pool, e->worker, now_ms) : move_kind::none;
+    const int current = e ? e->worker : -1;
+    const bool gradual = mk == move_kind::drain || mk == move_kind::overload;
+    const int exclude = e && mk != move_kind::removed && mk != move_kind::none ? current : -1;
+    c = select(p, kh, inc, exclude, &skipped);  // leaves the ranking in scratch_
+    if (e && affinity_table::is_displaced(e->rank)) {
+      const std::size_t h = affinity_table::home_rank(e->rank);
+      if (h < scratch_.size()) home = scratch_[h].second;
     }
-    const int exclude = e && mk != move_kind::removed ? e->worker : -1;
-    c = select(p, kh, inc, mk == move_kind::none ? -1 : exclude, &skipped);
     if (e && mk == move_kind::none) {
-      chosen = e->worker;
-      why = reason::affinity_hit;
-    } else if (e) {
-      const bool gradual = mk == move_kind::drain || mk == move_kind::overload;
-      if (gradual && (!token_available(now_ms) || c.worker < 0)) {
-        chosen = e->worker;
+      const int back = return_target(e->rank, current, s, inc, now_ms);
+      if (back >= 0 && return_token_available(p, now_ms)) {
+        chosen = back;
+        why = reason::moved;
+      } else {
+        chosen = current;
         why = reason::affinity_hit;
-      } else if (c.worker < 0) {
+      }
+    } else if (e && mk == move_kind::down) {
+      const int target = second_choice(current, s);
+      if (target >= 0 && takes_new(static_cast<std::size_t>(target), s)) {
+        chosen = target;
+        why = reason::moved;
+      } else {
         chosen = c.first;
         why = reason::fallback;
+      }
+    } else if (e && gradual) {
+      if (!token_available(now_ms) || c.worker < 0) {
+        chosen = current;
+        why = reason::affinity_hit;
       } else {
         chosen = c.worker;
         why = reason::moved;
       }
     } else if (c.worker >= 0) {
       chosen = c.worker;
-      why = c.spilled ? reason::spill : reason::new_key;
+      why = e ? reason::moved : c.spilled ? reason::spill : reason::new_key;
     } else {
       chosen = c.first;
       why = reason::fallback;
     }
+    if (chosen >= 0) second = second_choice(chosen, s);
   }
 
   out.append("\"pool\":");
@@ -526,11 +701,16 @@ std::string placement::explain(int pool, std::string_view key, std::uint64_t now
     json_string(out, specs_[e->worker].name);
   else
     out.append("null");
-  out.append(",\"chosen\":");
-  if (chosen >= 0)
-    json_string(out, specs_[static_cast<std::size_t>(chosen)].name);
-  else
-    out.append("null");
+  auto name_or_null = [&](const char* field, int w) {
+    out.append(field);
+    if (w >= 0)
+      json_string(out, specs_[static_cast<std::size_t>(w)].name);
+    else
+      out.append("null");
+  };
+  name_or_null(",\"home\":", home);
+  name_or_null(",\"chosen\":", chosen);
+  name_or_null(",\"second\":", second);
   out.append(",\"reason\":");
   json_string(out, to_string(why));
   out.push_back('}');
@@ -565,12 +745,15 @@ void placement::reconfigure(std::vector<pool_spec> pools, std::vector<worker_spe
     w.count = old_rt[i].count;
     w.state = old_rt[i].state;
     w.capacity = old_rt[i].capacity;
+    w.up_since = old_rt[i].up_since;
     if (old_specs[i].pool == specs_[it->second].pool) w.over_since = old_rt[i].over_since;
   }
-  if (sip_ == old_key)
+  if (sip_ == old_key) {
     table_.remap_workers(old_to_new);
-  else
+    table_.forget_homes();  // a home is a position in a ranking over the old member lists
+  } else {
     table_.clear();
+  }
   view_.reset();
   tokens_ = std::min(tokens_, std::max(1.0, opts_.max_moves_per_second));
 }

@@ -23,9 +23,11 @@
 // "count + 1 <= ceil(c (m + 1) / n)"; unlike "load after <= c x average" it always admits the
 // least loaded worker, so a cold pool is not mistaken for an overloaded one.
 //
-// Eligibility for new keys: not down, not drained, capacity > 0, and not hot while another
-// eligible worker of the pool is not hot. A remembered key stays while load shifts; it moves
-//   - at once when its worker is down or was removed by a reconfiguration,
+// Eligibility for new keys: not down, not stalled, not drained, capacity > 0, and not hot while
+// another eligible worker of the pool is not hot. A remembered key stays while load shifts (and
+// while its worker is stalled); it moves
+//   - at once when its worker is down, to its second choice (below), or when its worker was
+//     removed by a reconfiguration (re-placed as a new key),
 //   - gradually (token bucket of max_moves_per_second, burst = one second) when its worker is
 //     drained, or has been overloaded for overload_after_ms: above overload_factor x the pool
 //     average AND strained by the load source's account (hot, or capacity < 1; capacity 0 is
@@ -33,6 +35,20 @@
 //     worker look "overloaded", and moving it would just ping-pong it between workers,
 // each to its next-ranked eligible worker under the bound. If none exists it stays (or, for a
 // down worker, the decision falls back to the first-ranked worker without remembering it).
+//
+// Second choice (decision::second, HAProxy's txn.synapse.server2): the first worker after the
+// chosen one in the key's rendezvous ranking that is eligible for new keys, ignoring the bound
+// (else simply the next-ranked one). It is where the key goes if its worker is down — the agent's
+// own move on down picks exactly it — so HAProxy, skipping a server it has marked DOWN before the
+// agent has, sends the key to the same single alternate: the room stays whole. Unkeyed pools: the
+// least loaded eligible worker other than the chosen one.
+//
+// Sticky home: a key moved because its worker was down remembers that worker as its home (its
+// position in the key's ranking, in the entry's rank field: affinity_table.hpp). Once home has
+// been up (neither down nor stalled) for return_after_ms, the key's next request moves it back if
+// home is eligible for new keys and under the bound, and a token of the pool's bucket
+// (return_per_second, burst one second's worth, at least 1) is available; else it stays and asks
+// again on its next request. Homes are forgotten by a reconfiguration and are not in snapshots.
 
 #include <cstdint>
 #include <memory>
@@ -69,6 +85,8 @@ struct placement_options {
   double max_moves_per_second = 50.0;  // 0 = drained/overloaded keys never move
   std::string hash_key;
   std::uint64_t load_half_life_ms = 10'000;
+  std::uint64_t return_after_ms = 30'000;  // home up this long before displaced keys return
+  double return_per_second = 2.0;          // per pool; 0 = displaced keys never return
 };
 
 enum class reason : std::uint8_t { affinity_hit, new_key, spill, moved, least_loaded, fallback };
@@ -86,6 +104,7 @@ struct decision {
   // from a snapshot). 0 for least_loaded.
   int rank = 0;
   std::uint64_t key_hash = 0;  // SipHash of the key (0 without a key); for logs
+  int second = -1;             // the second choice (see above); -1 when the pool has no other
 };
 
 // Sorts (oldest first), encodes and writes a snapshot document (temp file + fsync + rename).
@@ -100,8 +119,11 @@ class placement {
   placement(std::vector<pool_spec> pools, std::vector<worker_spec> workers, placement_options opts);
 
   // Cheap: copies each worker's state and capacity out of the view (O(workers)). A null view or
-  // a view shorter than the worker list means "unknown" = healthy at capacity 1.
+  // a view shorter than the worker list means "unknown" = healthy at capacity 1. `now_ms` dates
+  // a worker's return from down or stalled (for return_after_ms); the one-argument form uses the
+  // latest time place() has seen.
   void set_load(std::shared_ptr<const load_view> view);
+  void set_load(std::shared_ptr<const load_view> view, std::uint64_t now_ms);
 
   // Hot path: looks up / assigns the key, records one request on the chosen worker, returns the
   // decision. Allocation-free on an affinity hit (a new key may grow the table). now_ms must come
@@ -111,8 +133,9 @@ class placement {
   // The decision place() would take, without changing anything, as one JSON object:
   // {"pool":..,"key_hash":"<16 hex>","ranking":[{"worker":..,"server":..,"score":..,"weight":..,
   //  "capacity":..,"load":..,"state":"healthy","skipped":null|"down"|"drain"|"no capacity"|
-  //  "hot"|"over bound"|"current"},...],"bound":..,"remembered":"room3"|null,
-  //  "chosen":"room3"|null,"reason":"new_key"}
+  //  "stalled"|"hot"|"over bound"|"current"},...],"bound":..,"remembered":"room3"|null,
+  //  "home":"room1"|null,"chosen":"room3"|null,"second":"room2"|null,"reason":"new_key"}
+  // `home` is set for a key displaced by a down worker (see "Sticky home").
   // load and bound are in requests per second per unit of weight x capacity. "skipped" explains,
   // in ranking order, why the workers before the new-key choice were passed over.
   std::string explain(int pool, std::string_view key, std::uint64_t now_ms) const;
@@ -148,6 +171,7 @@ class placement {
     std::uint64_t decisions[6];  // indexed by reason
     std::uint64_t moves_down, moves_drain, moves_overload, moves_removed, evictions_lru,
         evictions_ttl;
+    std::uint64_t moves_returned;  // displaced keys back on their home worker
     std::size_t entries;
   };
   const stats& counters() const noexcept;
@@ -171,11 +195,14 @@ class placement {
     double capacity = 1.0;
     double count = 0;  // decayed request count, scaled by 2^((t - epoch_ms_) / half-life)
     std::uint64_t over_since = never;
+    std::uint64_t up_since = 0;  // not down nor stalled since (placement clock); never = it is
   };
   struct pool_rt {
     std::uint64_t salt = 0;              // mixed into table hashes: one key, one entry per pool
     std::vector<std::uint16_t> members;  // worker indices, by name
     std::uint64_t evaluated_at = never;  // last overload evaluation (now_ms)
+    double return_tokens = 0;            // sticky-home bucket (see above)
+    std::uint64_t return_tokens_at_ms = 0;
   };
   enum class move_kind : std::uint8_t { none, down, removed, drain, overload };
   struct choice {
@@ -205,10 +232,22 @@ class placement {
   move_kind must_move(int pool, std::uint16_t worker, std::uint64_t now_ms) const noexcept;
   bool token_available(std::uint64_t now_ms) const noexcept;
   void take_token(std::uint64_t now_ms) noexcept;
+  // Ranks the pool's members for the key into scratch_ (no allocation: reserved).
+  void rank_members(const pool_rt& p, std::uint64_t key_hash) const noexcept;
   // Ranks the pool's members for the key into scratch_ and picks the first eligible one under
   // the bound, skipping `exclude`. skipped (optional) gets one reason per rank.
   choice select(const pool_rt& p, std::uint64_t key_hash, double inc, int exclude,
                 std::vector<const char*>* skipped) const;
+  // Over the ranking in scratch_: the first worker other than `exclude` that takes new keys,
+  // else the next-ranked one after `exclude`; -1 for a pool of one. Sets *rank when not null.
+  int second_choice(int exclude, const pool_sums& s, int* rank = nullptr) const noexcept;
+  int rank_in_scratch(int worker) const noexcept;  // -1 when absent
+  // The home a displaced entry may return to now (ranking in scratch_), or -1; ignores tokens.
+  int return_target(std::uint16_t entry_rank, int current, const pool_sums& s, double inc,
+                    std::uint64_t now_ms) const noexcept;
+  bool return_token_available(const pool_rt& p, std::uint64_t now_ms) const noexcept;
+  void take_return_token(pool_rt& p, std::uint64_t now_ms) noexcept;
+  int second_least_loaded(const pool_rt& p, int exclude) const noexcept;
   int least_loaded(const pool_rt& p) const noexcept;
   std::uint64_t table_hash(const pool_rt& p, std::uint64_t key_hash) const noexcept {
     return mix64(key_hash ^ p.salt);

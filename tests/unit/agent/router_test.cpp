@@ -100,6 +100,49 @@ TEST(Router, ReconfigureKeepsRoomsAndRejectsBadRoutes) {
   }
 }
 
+// Issue 18: every answer names HAProxy's second choice (txn.synapse.server2), and a room whose
+// worker goes down moves exactly there.
+TEST(Router, EveryRoomAnswerNamesTheSecondChoiceWhereTheRoomMovesOnDown) {
+  const auto cfg = spoa::config::default_config();
+  router r(cfg);
+  key_buffer buf;
+  std::vector<std::string> first, second;
+  for (int i = 0; i < 100; ++i) {
+    const std::string path = "/_matrix/client/v3/rooms/!s" + std::to_string(i) + ":x/messages";
+    const auto a = r.decide(req("GET", path), buf, 1);
+    ASSERT_TRUE(a.server2.rfind("room", 0) == 0) << a.server2;
+    ASSERT_NE(a.server2, a.server);
+    first.emplace_back(a.server);
+    second.emplace_back(a.server2);
+  }
+  // Single-worker pools have no second choice.
+  EXPECT_EQ(r.decide(req("GET", "/_matrix/client/versions"), buf, 2).server2, "");
+  EXPECT_EQ(r.decide(req("GET", "/_matrix/client/v3/sync"), buf, 2).server2, "");
+
+  spoa::routing::load_view view;
+  view.workers.resize(cfg.workers.size());
+  std::size_t room1 = 0;
+  while (cfg.workers[room1].name != "room1")
+    ++room1;
+  view.workers[room1].state = spoa::routing::worker_state::down;
+  view.workers[room1].capacity = 0;
+  r.set_load(view, 3);
+  int moved = 0;
+  for (int i = 0; i < 100; ++i) {
+    const std::string path = "/_matrix/client/v3/rooms/!s" + std::to_string(i) + ":x/messages";
+    const auto a = r.decide(req("GET", path), buf, 4);
+    if (first[static_cast<std::size_t>(i)] != "room1") {
+      EXPECT_EQ(a.server, first[static_cast<std::size_t>(i)]);
+      EXPECT_NE(a.server2, "room1");
+      continue;
+    }
+    ++moved;
+    EXPECT_EQ(a.server, second[static_cast<std::size_t>(i)]);
+    EXPECT_EQ(a.why, spoa::routing::reason::moved);
+  }
+  EXPECT_GT(moved, 10);
+}
+
 TEST(Router, ExplainIsOneJsonObjectWithTheRule) {
   router r(spoa::config::default_config());
   const auto j = r.explain(req("GET", "/_matrix/client/v3/rooms/!abc:example.org/messages"), 1);
@@ -108,6 +151,8 @@ TEST(Router, ExplainIsOneJsonObjectWithTheRule) {
   EXPECT_EQ(j.find('\n'), std::string::npos);
   EXPECT_NE(j.find("\"rule\":\"room_messages\""), std::string::npos) << j;
   EXPECT_NE(j.find("\"ranking\":["), std::string::npos) << j;
+  EXPECT_NE(j.find("\"server2\":\"room"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"second\":\"room"), std::string::npos) << j;
 }
 
 TEST(Router, JsonEscape) {
