@@ -5,6 +5,7 @@ and Prometheus scraping everything with the compose stack's own scrape config.""
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import http.client
 import json
 import os
@@ -24,62 +25,62 @@ INTEGRATION_TESTS = realstack.SOURCE / "tests" / "integration"
 
 
 class RoomTraffic:
-    """GET /messages and PUT /send over `rooms`, about `rate` requests per second in all, from
-    `threads` clients with a `timeout` s client timeout. Records (t, room, method, status)."""
+    """Open-loop client traffic: GET /messages and PUT /send over `rooms` at `rate` requests per
+    second in all, each request on its own connection from a pool of `concurrency` threads, with
+    a `timeout` s client timeout — many independent clients, so one stuck request does not hold
+    back the others. Records (t_start, room, method, status, duration)."""
 
-    def __init__(self, stack, token, rooms, rate=12.0, threads=3, timeout=10.0):
+    def __init__(self, stack, token, rooms, rate=12.0, concurrency=64, timeout=10.0):
         self.stack, self.token, self.rooms = stack, token, list(rooms)
-        self.interval = threads / rate
+        self.interval = 1.0 / rate
         self.timeout = timeout
         self.stop_flag = threading.Event()
         self.lock = threading.Lock()
         self.records = []
-        self.threads = [threading.Thread(target=self.run, args=(i, threads), daemon=True)
-                        for i in range(threads)]
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=concurrency)
+        self.thread = threading.Thread(target=self.schedule, daemon=True)
 
-    def run(self, i, n_threads):
-        n = i
-        conn = None
+    def schedule(self):
+        n, next_at = 0, time.monotonic()
         while not self.stop_flag.is_set():
-            room = self.rooms[n % len(self.rooms)]
-            q = urllib.parse.quote(room, safe="")
-            if n % 2:
-                method, path, body = "PUT", f"/_matrix/client/v3/rooms/{q}/send/m.room.message/" \
-                    f"t{i}-{n}-{time.monotonic_ns()}", json.dumps({"msgtype": "m.text", "body": str(n)})
-            else:
-                method, path, body = "GET", f"/_matrix/client/v3/rooms/{q}/messages?dir=b&limit=5", None
-            n += n_threads
-            t = time.monotonic()
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.stack.port,
-                                                      timeout=self.timeout)
-                conn.request(method, path, body=body,
-                             headers={"Authorization": f"Bearer {self.token}",
-                                      "Content-Type": "application/json"})
-                resp = conn.getresponse()
-                resp.read()
-                status = resp.status
-            except (OSError, http.client.HTTPException) as e:
-                status = type(e).__name__
-                if conn:
-                    conn.close()
-                conn = None
-            with self.lock:
-                self.records.append((t, room, method, status))
-            self.stop_flag.wait(max(0.0, self.interval - (time.monotonic() - t)))
-        if conn:
+            self.pool.submit(self.one, n)
+            n += 1
+            next_at += self.interval
+            self.stop_flag.wait(max(0.0, next_at - time.monotonic()))
+
+    def one(self, n):
+        room = self.rooms[n % len(self.rooms)]
+        q = urllib.parse.quote(room, safe="")
+        if n // len(self.rooms) % 2:
+            method, body = "PUT", json.dumps({"msgtype": "m.text", "body": str(n)})
+            path = f"/_matrix/client/v3/rooms/{q}/send/m.room.message/t{n}-{time.monotonic_ns()}"
+        else:
+            method, body = "GET", None
+            path = f"/_matrix/client/v3/rooms/{q}/messages?dir=b&limit=5"
+        t = time.monotonic()
+        conn = http.client.HTTPConnection("127.0.0.1", self.stack.port, timeout=self.timeout)
+        try:
+            conn.request(method, path, body=body,
+                         headers={"Authorization": f"Bearer {self.token}",
+                                  "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            status = resp.status
+        except (OSError, http.client.HTTPException) as e:
+            status = type(e).__name__
+        finally:
             conn.close()
+        with self.lock:
+            self.records.append((t, room, method, status, time.monotonic() - t))
 
     def __enter__(self):
-        for t in self.threads:
-            t.start()
+        self.thread.start()
         return self
 
     def __exit__(self, *exc):
         self.stop_flag.set()
-        for t in self.threads:
-            t.join(timeout=30)
+        self.thread.join(timeout=10)
+        self.pool.shutdown(wait=True)
 
 
 class Background:
@@ -290,6 +291,6 @@ def bad_spop_peer(stack):
 def summarize(records, t0):
     """Per second since t0: requests, non-2xx/4xx outcomes."""
     per = collections.defaultdict(collections.Counter)
-    for t, room, method, status in records:
+    for t, room, method, status, _ in records:
         per[int(t - t0)][status if not isinstance(status, int) or status >= 500 else "ok"] += 1
     return dict(sorted(per.items()))

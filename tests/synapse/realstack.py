@@ -15,6 +15,7 @@ stopped by PID (its /proc/PID/root checked, so a recycled PID is never signalled
 
 from __future__ import annotations
 
+import calendar
 import ctypes
 import hashlib
 import hmac
@@ -123,6 +124,13 @@ def http_get(port, path, timeout=2.0, tls=False):
         return None, b""
     finally:
         conn.close()
+
+
+def _haproxy_time(text):
+    """%tr (01/Dec/2026:21:35:06.257, the chroot's zone: UTC) as Unix time."""
+    stamp, _, ms = text.partition(".")
+    t = time.strptime(stamp, "%d/%b/%Y:%H:%M:%S")
+    return calendar.timegm(t) + int(ms or 0) / 1000.0
 
 
 def register_user(conn, localpart, password, admin):
@@ -414,15 +422,27 @@ class RealStack:
         self.pythonpath = self.in_chroot(pylib)
 
     def _allocate_ports(self):
+        """Free loopback ports for every listener, all distinct: each is held open until the
+        whole set is chosen (a port released at once may be handed out again)."""
+        held = []
+
+        def take():
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            held.append(sock)
+            return sock.getsockname()[1]
+
         self.topology, _ = load_topology()
-        self.ports = {}
-        for w in self.topology:
-            self.ports[w["name"]] = {"http": free_port(), "replication": free_port(),
-                                     "metrics": free_port()}
-        self.pg_port, self.redis_port = free_port(), free_port()
-        self.agent_port, self.agent_metrics_port = free_port(), free_port()
-        self.port, self.stats_port = self.client_port or free_port(), free_port()
-        self.tls_port = free_port()
+        try:
+            self.ports = {w["name"]: {"http": take(), "replication": take(), "metrics": take()}
+                          for w in self.topology}
+            self.pg_port, self.redis_port = take(), take()
+            self.agent_port, self.agent_metrics_port = take(), take()
+            self.port, self.stats_port = self.client_port or take(), take()
+            self.tls_port = take()
+        finally:
+            for sock in held:
+                sock.close()
         self.server_name = f"{self.name}.test:{self.tls_port}"
 
     def start_postgres(self):
@@ -643,14 +663,15 @@ class RealStack:
         """HAProxy's log lines of client requests: dicts with backend, server, status, method,
         path, the agent's server (srv) and pool."""
         out = []
-        pat = re.compile(r"\] (\S+) (\S+)/(\S+) \S+ (-?\d+) \S+ (\S+) (\S+) srv=(\S*) pool=(\S*) "
-                         r"key=(\S*)")
+        pat = re.compile(r"\[(\S+)\] (\S+) (\S+)/(\S+) \S+ (-?\d+) \S+ (\S+) (\S+) srv=(\S*) "
+                         r"pool=(\S*) key=(\S*)")
         for line in self.haproxy.output().splitlines():
             m = pat.search(line)
             if m:
-                out.append({"frontend": m.group(1), "backend": m.group(2), "server": m.group(3),
-                            "status": int(m.group(4)), "method": m.group(5), "path": m.group(6),
-                            "srv": m.group(7), "pool": m.group(8), "key": m.group(9)})
+                out.append({"time": _haproxy_time(m.group(1)), "frontend": m.group(2),
+                            "backend": m.group(3), "server": m.group(4),
+                            "status": int(m.group(5)), "method": m.group(6), "path": m.group(7),
+                            "srv": m.group(8), "pool": m.group(9), "key": m.group(10)})
         return out
 
     ACCESS = re.compile(r"synapse\.access\.http\.(\d+) .* Processed request: .* (\d{3})!? "
