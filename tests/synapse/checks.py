@@ -70,9 +70,11 @@ def stack_agent(stack):
     return AGENT
 
 
-def client_entries(stack, since=0):
-    # HAProxy logs a TLS connection's frontend as "matrix~".
-    return [e for e in stack.haproxy_log()[since:] if e["frontend"].rstrip("~") == "matrix"]
+def client_entries(stack, since=0.0):
+    """Client and federation requests HAProxy accepted at or after Unix time `since`. (HAProxy
+    logs a TLS connection's frontend as "matrix~".)"""
+    return [e for e in stack.haproxy_log()
+            if e["frontend"].rstrip("~") == "matrix" and e["time"] >= since - 0.001]
 
 
 def check_log(tc, stack, entries, agent_answered=True):

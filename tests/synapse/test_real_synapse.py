@@ -41,7 +41,7 @@ class RealSynapse(unittest.TestCase):
         process serves it (no 5xx, no M_UNRECOGNIZED); a room stays on one room worker in
         every encoding; what is written is read back."""
         s = self.stack
-        since = len(checks.client_entries(s))
+        since = time.time()
         facts = asyncio.run(scenario.run(s, prefix="c1"))
         time.sleep(0.5)  # HAProxy logs a request when its stream ends
         entries = checks.client_entries(s, since)
@@ -56,7 +56,7 @@ class RealSynapse(unittest.TestCase):
         """The same scenario with the agent SIGKILLed a moment into it: HAProxy's fallback serves
         everything, still on the right processes, no 5xx; the agent comes back afterwards."""
         s = self.stack
-        since = len(checks.client_entries(s))
+        since = time.time()
 
         async def kill_soon():
             await asyncio.sleep(1.5)
@@ -68,7 +68,12 @@ class RealSynapse(unittest.TestCase):
             await killer
             return facts
 
-        asyncio.run(both())
+        try:
+            asyncio.run(both())
+        finally:
+            s.agent.stop()
+            s.procs.remove(s.agent)
+            s.start_agent()
         time.sleep(0.5)
         entries = checks.client_entries(s, since)
         answered = [e for e in entries if e["srv"] not in ("", "-")]
@@ -80,9 +85,6 @@ class RealSynapse(unittest.TestCase):
         # after it each room must stay on one worker, and every other check holds.
         table, rooms = checks.check_log(self, s, fallback, agent_answered=False)
         checks.print_table("request kinds x process x status, agent SIGKILLed (fallback)", table)
-        s.agent.stop()
-        s.procs.remove(s.agent)
-        s.start_agent()
         realstack.wait_for(s.backends_up, timeout=20, what="agent UP again in HAProxy")
 
     def test_3_federation(self):
@@ -93,7 +95,7 @@ class RealSynapse(unittest.TestCase):
         s = self.stack
         peer = realstack.PeerHomeserver(s).start()
         print(f"\npeer {peer.server_name} started in {peer.startup:.1f} s", flush=True)
-        since = len(checks.client_entries(s))
+        since = time.time()
         facts = asyncio.run(scenario.federate(s, peer))
         time.sleep(1.0)
         entries = checks.client_entries(s, since)
