@@ -45,6 +45,8 @@ TXREDISAPI = pathlib.Path(os.environ.get("SPOA_TXREDISAPI",
 COMPOSE = SOURCE / "compose"
 
 sys.path.insert(0, str(COMPOSE / "synapse"))
+sys.path.insert(0, str(SOURCE / "tests" / "integration"))
+import harness  # noqa: E402  (the simulated-worker harness: HAProxy stats, agent metrics)
 import init as compose_init  # noqa: E402  (compose/synapse/init.py: the ${NAME} substitution)
 
 CHROOT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -640,17 +642,9 @@ class RealStack:
         return p
 
     # -- observation -------------------------------------------------------------------------
-    def stats(self):
-        status, body = http_get(self.stats_port, "/stats;csv")
-        lines = body.decode().splitlines()
-        header = lines[0].lstrip("# ").split(",")
-        return [dict(zip(header, l.split(","))) for l in lines[1:] if l]
-
-    def server_status(self, backend, server):
-        for row in self.stats():
-            if row["pxname"] == backend and row["svname"] == server:
-                return row["status"]
-        return None
+    # HAProxy's CSV stats and a server's check state, as the simulated-worker harness reads them.
+    stats = harness.Stack.stats
+    server_status = harness.Stack.server_status
 
     def backends_up(self):
         rows = self.stats()
@@ -689,19 +683,7 @@ class RealStack:
         return out
 
     def agent_metrics(self):
-        status, body = http_get(self.agent_metrics_port, "/metrics")
-        out = {}
-        for line in body.decode().splitlines():
-            if not line or line.startswith("#"):
-                continue
-            head, _, value = line.rpartition(" ")
-            name, labels = head, {}
-            if "{" in head:
-                name, rest = head.split("{", 1)
-                for part in re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', rest):
-                    labels[part[0]] = part[1]
-            out[(name, frozenset(labels.items()))] = float(value)
-        return out
+        return harness.agent_metrics(self)
 
     def worker_view(self, worker):
         """The agent's view of one worker: state, cpu, lag, capacity (None when absent)."""
