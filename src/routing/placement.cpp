@@ -151,10 +151,29 @@ void placement::set_load(std::shared_ptr<const load_view> view, std::uint64_t no
     worker_rt& w = workers_[i];
     w.state = l.state;
     w.capacity = clean_capacity(l.capacity);
-    if (l.state == worker_state::down || l.state == worker_state::stalled)
+    w.returning = false;
+    if (l.state == worker_state::down || l.state == worker_state::stalled) {
       w.up_since = never;
-    else if (w.up_since == never)
+    } else if (w.up_since == never) {
       w.up_since = now_ms;
+      w.returning = true;
+    }
+  }
+  // A worker back from down (or a stall) has a decayed, near-zero request rate: to the bound it
+  // would look empty and take every new key of its pool until its rate caught up ("ends the
+  // stall with 0 rooms and then drowns in new ones"). It starts at the pool's average instead,
+  // so new keys follow their ranking; its displaced keys come back at return_per_second.
+  for (const auto& p : pools_) {
+    double count = 0, cap = 0;
+    for (std::uint16_t m : p.members) {
+      if (workers_[m].returning || !usable(m)) continue;
+      count += workers_[m].count;
+      cap += capacity_of(m);
+    }
+    if (cap <= 0) continue;
+    for (std::uint16_t m : p.members)
+      if (workers_[m].returning)
+        workers_[m].count = std::max(workers_[m].count, count / cap * capacity_of(m));
   }
   for (auto& p : pools_)
     p.evaluated_at = never;

@@ -49,6 +49,8 @@
 // home is eligible for new keys and under the bound, and a token of the pool's bucket
 // (return_per_second, burst one second's worth, at least 1) is available; else it stays and asks
 // again on its next request. Homes are forgotten by a reconfiguration and are not in snapshots.
+// A worker coming back from down or stalled starts at the pool's average request rate (its own
+// has decayed to about nothing), so it takes new keys at its ranking share instead of all of them.
 
 #include <cstdint>
 #include <memory>
@@ -196,6 +198,7 @@ class placement {
     double count = 0;  // decayed request count, scaled by 2^((t - epoch_ms_) / half-life)
     std::uint64_t over_since = never;
     std::uint64_t up_since = 0;  // not down nor stalled since (placement clock); never = it is
+    bool returning = false;      // set_load() scratch: up again in this view
   };
   struct pool_rt {
     std::uint64_t salt = 0;              // mixed into table hashes: one key, one entry per pool

@@ -228,6 +228,34 @@ TEST(Stall, DisplacedKeysReturnHomeGraduallyAfterReturnAfter) {
     ASSERT_EQ(p.place(0, room(i), t + 1).worker, home[static_cast<std::size_t>(i)]);
 }
 
+// "No worker ends a stall with 0 rooms and then drowns in new ones": back from down, a worker's
+// decayed rate is reset to the pool average, so new keys follow their ranking instead of all
+// spilling onto the worker that looks empty.
+TEST(Stall, AWorkerBackFromDownTakesItsRankingShareOfNewKeysNotAll) {
+  placement_options o = opts();
+  o.balance_factor = 1.25;
+  o.return_per_second = 0;  // only new keys here
+  placement p = make(4, o);
+  for (int i = 0; i < 400; ++i)
+    for (int r = 0; r < 5; ++r)
+      p.place(0, room(i), t0 + static_cast<std::uint64_t>(r));
+  p.set_load(states({H, H, worker_state::down, H}), t0 + 10);
+  std::uint64_t t = t0 + 10;
+  for (; t < t0 + 60'000; t += 100)  // a minute of traffic on the others; worker 2's rate decays
+    for (int i = 0; i < 400; i += 40)
+      p.place(0, room(i), t);
+  p.set_load(states({H, H, H, H}), t);
+  int on2 = 0, first2 = 0;
+  for (int i = 1000; i < 1100; ++i) {
+    const decision d = p.place(0, room(i), t);
+    on2 += d.worker == 2 ? 1 : 0;
+    first2 += ranking(p, room(i))[0] == 2 ? 1 : 0;
+    ASSERT_EQ(d.why, reason::new_key) << i;  // nobody over the bound: no spill
+  }
+  EXPECT_EQ(on2, first2);
+  EXPECT_EQ(on2, 25);
+}
+
 TEST(Stall, NoReturnWhileHomeIsHotOverTheBoundOrWithReturnsOff) {
   placement_options o = opts();
   placement p = make(3, o);
