@@ -277,7 +277,7 @@ def agent_metrics(stack):
 
 def worker_state(stack, worker):
     m = agent_metrics(stack)
-    for state in ("unknown", "healthy", "hot", "down"):
+    for state in ("unknown", "healthy", "hot", "down", "stalled"):
         if m.get(("synapse_spoa_worker_state", frozenset({("state", state), ("worker", worker)}))) == 1:
             return state
     return None

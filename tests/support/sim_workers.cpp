@@ -1,8 +1,10 @@
 // spoa-sim-workers: one process serving N simulated Synapse workers on loopback, each with an
 // HTTP listener (answers everything after a simulated service time) and a metrics listener
 // (Synapse-shaped exposition, see worker_model.hpp), plus a control listener that switches a
-// worker into slow / hung / down / garbage / huge modes. Used by the integration tests, the demo
-// and the benchmarks. One io_context, one thread: the model needs no locks.
+// worker into slow / hung / down / garbage / huge modes, or freezes it (`frozen`: both listeners
+// accept and nothing is answered until it thaws, as with a SIGSTOPped process). Used by the
+// integration tests, the demo and the benchmarks. One io_context, one thread: the model needs no
+// locks.
 
 // g++ 12 + Boost 1.74: <utility> must precede Asio's coroutine headers.
 #include <utility>
@@ -313,6 +315,11 @@ struct worker_runtime {
   std::shared_ptr<tcp::acceptor> http_acc;
   std::shared_ptr<tcp::acceptor> metrics_acc;
   std::set<std::shared_ptr<connection>> conns;
+  // `frozen`: orthogonal to the model's mode (a stopped process keeps whatever state it had).
+  // Every request read while frozen, and every response due while frozen, waits on `thaw`,
+  // which never expires by itself: thawing (or shutdown, or `down`) cancels it to wake them.
+  bool frozen = false;
+  std::shared_ptr<asio::steady_timer> thaw;
 };
 
 enum class listener_kind { http, metrics, control };
@@ -370,6 +377,7 @@ class simulator {
     for (auto& w : workers_) {
       close_listeners(*w);
       drop_connections(w->conns);
+      wake_parked(*w);
     }
     drop_connections(control_conns_);
   }
@@ -428,6 +436,41 @@ class simulator {
     }
   }
 
+  // Wakes every coroutine parked on the worker's thaw timer; they re-check `frozen` (and their
+  // connection) and, still frozen, park on the fresh timer.
+  void wake_parked(worker_runtime& w) {
+    if (!w.thaw) return;
+    w.thaw->cancel();
+    w.thaw.reset();
+    if (w.frozen && !stopping_) {
+      w.thaw = std::make_shared<asio::steady_timer>(io_);
+      w.thaw->expires_at(std::chrono::steady_clock::time_point::max());
+    }
+  }
+
+  void set_frozen(worker_runtime& w, bool frozen) {
+    if (frozen == w.frozen) return;
+    w.frozen = frozen;
+    if (frozen) {
+      w.thaw = std::make_shared<asio::steady_timer>(io_);
+      w.thaw->expires_at(std::chrono::steady_clock::time_point::max());
+    } else {
+      wake_parked(w);
+    }
+  }
+
+  // While the worker is frozen, waits (without reading or writing) until it thaws; false when
+  // the connection was dropped or the simulator is stopping meanwhile.
+  awaitable<bool> wait_thawed(worker_runtime& w, connection& c) {
+    while (w.frozen && !c.dropped && !stopping_) {
+      auto thaw = w.thaw;  // keeps the timer alive while waited on
+      if (!thaw) break;
+      error_code ec;
+      co_await thaw->async_wait(ec_token(ec));
+    }
+    co_return !c.dropped && !stopping_;
+  }
+
   // Applies a mode; returns an empty string or an error message (the worker then keeps its mode).
   std::string apply_mode(worker_runtime& w, worker_mode mode, double factor) {
     auto old = w.model.stats().mode;
@@ -435,6 +478,7 @@ class simulator {
       close_listeners(w);
       w.model.drop_backlog(now());
       drop_connections(w.conns);
+      wake_parked(w);  // parked requests of dropped connections end
     } else if (mode != worker_mode::down && old == worker_mode::down) {
       // Re-bind the SAME ports (SO_REUSEADDR lets this work with connections in TIME_WAIT).
       error_code ec;
@@ -574,6 +618,7 @@ class simulator {
       http::request_parser<http::string_body> parser;
       error_code ec;
       if (!co_await read_request(*c, buffer, parser, http_body_limit)) co_return;
+      if (!co_await wait_thawed(w, *c)) co_return;  // a stopped process reads nothing
       const auto& req = parser.get();
       std::string_view target = sv(req.target());
       http::response<http::string_body> res{http::status::ok, req.version()};
@@ -586,6 +631,8 @@ class simulator {
         c->timer.expires_at(at(request.t_.finish));
         co_await c->timer.async_wait(ec_token(ec));
         if (ec || c->dropped || stopping_) co_return;
+        // Frozen while the request was being served: it finishes when the process resumes.
+        if (!co_await wait_thawed(w, *c)) co_return;
         request.complete(200);
         res.set(http::field::content_type, "application/json");
         res.set("X-Synapse-Worker", w.model.params().name);
@@ -611,6 +658,7 @@ class simulator {
       http::request_parser<http::string_body> parser;
       error_code ec;
       if (!co_await read_request(*c, buffer, parser, small_body_limit)) co_return;
+      if (!co_await wait_thawed(w, *c)) co_return;
       const auto& req = parser.get();
 
       // `hung`: the request was read; park until the peer closes or the mode changes.
@@ -687,6 +735,7 @@ class simulator {
       out += json_string(w->model.params().name) + ":{\"requests\":" + std::to_string(s.requests) +
              ",\"in_flight\":" + std::to_string(s.in_flight) +
              ",\"mode\":" + json_string(mode_name(s.mode)) +
+             ",\"frozen\":" + (w->frozen ? "true" : "false") +
              ",\"factor\":" + json_number(s.factor) +
              ",\"http_port\":" + std::to_string(w->http_ep.port()) +
              ",\"metrics_port\":" + std::to_string(w->metrics_ep.port()) + "}";
@@ -716,11 +765,17 @@ class simulator {
     if (method != http::verb::post) return error(http::status::method_not_allowed, "use POST");
     auto* w = find_worker(name);
     if (w == nullptr) return error(http::status::not_found, "unknown worker");
+    if (tail.substr(6) == "frozen") {
+      set_frozen(*w, true);
+      return {http::status::ok,
+              "{\"worker\":" + json_string(name) + ",\"mode\":\"frozen\",\"frozen\":true}"};
+    }
     auto mode = parse_mode(tail.substr(6));
     if (!mode) {
       return error(http::status::bad_request,
-                   "bad mode (expected normal, slow, hung, down, garbage or huge)");
+                   "bad mode (expected normal, slow, hung, down, garbage, huge or frozen)");
     }
+    set_frozen(*w, false);  // any other mode thaws first: parked requests are then served
     double factor = 3;
     for (std::size_t pos = 0; pos <= query.size();) {
       auto amp = query.find('&', pos);
