@@ -440,10 +440,20 @@ class DashboardAgainstPrometheus(unittest.TestCase):
                     for condition in SCENARIO:
                         wait_for(lambda c=condition: prom.query(c)[0], timeout=45,
                                  what=f"Prometheus: {condition}")
+                    # A gauge that real Synapse writes only while something is in flight (and
+                    # the simulator likewise) comes and goes between scrapes: a panel passes once
+                    # its query has returned series during the window.
+                    best = {}
+
+                    def all_seen():
+                        for row in evaluate(prom, targets, template_values(prom, dash)):
+                            key = row[:2]
+                            if key not in best or row[3] > best[key][3]:
+                                best[key] = row
+                        return not failures(best.values())
+
                     try:
-                        wait_for(lambda: not failures(evaluate(prom, targets,
-                                                               template_values(prom, dash))),
-                                 timeout=30, what="every panel's query to return series")
+                        wait_for(all_seen, timeout=30, what="every panel's query to return series")
                     except TimeoutError:
                         pass  # the assertions below name what is missing
 
@@ -451,7 +461,7 @@ class DashboardAgainstPrometheus(unittest.TestCase):
                 self.assertEqual(values["worker"].strip("()").split("|"),
                                  sorted(n for n, _p in stack.workers),
                                  "the $worker variable lists every scraped worker")
-                rows = evaluate(prom, targets, values)
+                rows = [best[t[1], t[2]] for t in targets]
                 print("\n" + table(rows), flush=True)
                 self.assertEqual(failures(rows), [], "panels whose query returned no series")
                 self.assertEqual(len(rows), len(targets))

@@ -159,6 +159,7 @@ class RealSynapse(unittest.TestCase):
                 time.sleep(1)
             liveload.bad_spop_peer(s)
             time.sleep(4)  # Prometheus: a few more scrapes of the end state
+            rows, td, values = prom.evaluate_dashboard()  # while traffic still flows
         print(f"\nlive load: {victim} (held {len(held)} of {len(rooms)} rooms) SIGSTOPped at "
               f"+{t_stop:.1f} s for {stall:.0f} s, SIGCONT at +{t_cont:.1f} s, healthy in the "
               f"agent at +{t_healthy:.1f} s")
@@ -186,7 +187,6 @@ class RealSynapse(unittest.TestCase):
         print("client outcomes per second from the timeline's start: " +
               ", ".join(f"+{k}:{dict(v)}" for k, v in errors.items() if set(v) - {"ok"}))
 
-        rows, td, values = prom.evaluate_dashboard()
         print("\n" + td.table(rows), flush=True)
         self.assertEqual(td.failures(rows), [], "dashboard panels whose query returned no series "
                                                 "against real Synapse")
