@@ -382,9 +382,9 @@ def _mutations(texts: dict[str, str]):
     yield "room5 only as a Synapse worker file", t, "room5"
     t = copy.deepcopy(texts)
     t["haproxy/haproxy.cfg"] = t["haproxy/haproxy.cfg"].replace(
-        '    server room4 "${SPOA_ROOM4_ADDR-127.0.0.1:8094}" weight 64\n',
-        '    server room4 "${SPOA_ROOM4_ADDR-127.0.0.1:8094}" weight 64\n'
-        '    server room5 "${SPOA_ROOM5_ADDR-127.0.0.1:8095}" weight 64\n',
+        '    server room4 "${SPOA_ROOM4_ADDR-127.0.0.1:8094}" weight 64 maxconn 128\n',
+        '    server room4 "${SPOA_ROOM4_ADDR-127.0.0.1:8094}" weight 64 maxconn 128\n'
+        '    server room5 "${SPOA_ROOM5_ADDR-127.0.0.1:8095}" weight 64 maxconn 128\n',
     )
     assert t["haproxy/haproxy.cfg"] != texts["haproxy/haproxy.cfg"], "haproxy.cfg has no room4 line to copy"
     yield "room5 only in haproxy.cfg", t, "room5"
