@@ -79,7 +79,7 @@ struct load {
   int down_after_failures = 3;                   // consecutive failed scrapes -> down
   std::chrono::milliseconds stale_after{10'000};  // no fresh data: decay toward neutral
   std::chrono::milliseconds stall_down_after{3'000};     // stalled this long without life: down
-  std::chrono::milliseconds reactor_stall_after{2'000};  // reactor_last_seen at or above: stalled
+  std::chrono::milliseconds reactor_stall_after{10'000};  // reactor_last_seen at or above: stalled
 
   bool operator==(const load&) const = default;
 };

@@ -93,7 +93,7 @@ struct options {
   // reactor_last_seen at or above = stall evidence (and a failed scrape); 0 = off. Healthy
   // Synapse 1.160 workers show 0.01-0.04 s (reference samples): 2 s is 50x the worst of them
   // and still inside the 2 s "no new keys" target.
-  double blocked_reactor_seconds = 2.0;
+  double blocked_reactor_seconds = 10.0;
   std::uint64_t stall_down_after_ms = 3'000;  // stalled this long without life: down
   double capacity_knee = 0.5;                 // u at or below which a healthy worker has capacity 1
   double capacity_at_hot = 0.25;              // healthy capacity as u reaches 1

@@ -289,7 +289,9 @@ TEST(LoadModel, DownFromUnknownWithoutAnySuccess) {
 // Issue 18: a reactor that has not run for reactor_stall_after is stalled at once (no new keys,
 // keys stay); once it has not run for stall_down_after it is down.
 TEST(LoadModel, BlockedReactorIsStalledAtOnceAndDownWhenItPersists) {
-  model m(exact(), std::vector<std::string>{"room1"});
+  options o = exact();
+  o.blocked_reactor_seconds = 2.0;  // the default is 10 s; 2 s keeps the timeline short
+  model m(o, std::vector<std::string>{"room1"});
   fake_worker w;
   m.on_success(0, w.s, 0, 0);
   w.run(2000, 0.2);
