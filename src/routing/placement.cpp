@@ -276,18 +276,23 @@ placement::move_kind placement::must_move(int pool, std::uint16_t worker,
   return move_kind::none;
 }
 
-// Token bucket for gradual moves: max_moves_per_second, burst of one second's worth (at least 1).
+// The tokens of a bucket refilled at `rate` per second since at_ms, with a burst of one second's
+// worth (at least 1). Shared by the move bucket and the per-pool sticky-home buckets.
+static double refilled(double tokens, std::uint64_t at_ms, std::uint64_t now_ms,
+                       double rate) noexcept {
+  const double burst = std::max(1.0, rate);
+  const double elapsed = now_ms > at_ms ? static_cast<double>(now_ms - at_ms) : 0;
+  return std::min(burst, tokens + elapsed * rate / 1000.0);
+}
+
+// Token bucket for gradual moves: max_moves_per_second.
 bool placement::token_available(std::uint64_t now_ms) const noexcept {
   if (opts_.max_moves_per_second <= 0) return false;
-  const double burst = std::max(1.0, opts_.max_moves_per_second);
-  const double elapsed = now_ms > tokens_at_ms_ ? static_cast<double>(now_ms - tokens_at_ms_) : 0;
-  return std::min(burst, tokens_ + elapsed * opts_.max_moves_per_second / 1000.0) >= 1.0;
+  return refilled(tokens_, tokens_at_ms_, now_ms, opts_.max_moves_per_second) >= 1.0;
 }
 
 void placement::take_token(std::uint64_t now_ms) noexcept {
-  const double burst = std::max(1.0, opts_.max_moves_per_second);
-  const double elapsed = now_ms > tokens_at_ms_ ? static_cast<double>(now_ms - tokens_at_ms_) : 0;
-  tokens_ = std::min(burst, tokens_ + elapsed * opts_.max_moves_per_second / 1000.0) - 1.0;
+  tokens_ = refilled(tokens_, tokens_at_ms_, now_ms, opts_.max_moves_per_second) - 1.0;
   tokens_at_ms_ = std::max(now_ms, tokens_at_ms_);
 }
 
@@ -410,20 +415,14 @@ int placement::return_target(std::uint16_t entry_rank, int current, const pool_s
   return home;
 }
 
-// Sticky-home bucket, one per pool: return_per_second, burst of one second's worth (at least 1).
+// Sticky-home bucket, one per pool: return_per_second.
 bool placement::return_token_available(const pool_rt& p, std::uint64_t now_ms) const noexcept {
-  const double burst = std::max(1.0, opts_.return_per_second);
-  const double elapsed =
-      now_ms > p.return_tokens_at_ms ? static_cast<double>(now_ms - p.return_tokens_at_ms) : 0;
-  return std::min(burst, p.return_tokens + elapsed * opts_.return_per_second / 1000.0) >= 1.0;
+  return refilled(p.return_tokens, p.return_tokens_at_ms, now_ms, opts_.return_per_second) >= 1.0;
 }
 
 void placement::take_return_token(pool_rt& p, std::uint64_t now_ms) noexcept {
-  const double burst = std::max(1.0, opts_.return_per_second);
-  const double elapsed =
-      now_ms > p.return_tokens_at_ms ? static_cast<double>(now_ms - p.return_tokens_at_ms) : 0;
   p.return_tokens =
-      std::min(burst, p.return_tokens + elapsed * opts_.return_per_second / 1000.0) - 1.0;
+      refilled(p.return_tokens, p.return_tokens_at_ms, now_ms, opts_.return_per_second) - 1.0;
   p.return_tokens_at_ms = std::max(now_ms, p.return_tokens_at_ms);
 }
 
