@@ -1,4 +1,5 @@
-// synapse-spoa: the command line. See ARCHITECTURE.md §4 (CLI).
+// synapse-spoa: the command line. See ARCHITECTURE.md §4 (CLI). The offline commands are
+// src/cli (pure decision library only); `run` and `route --live` need the agent shell.
 
 #include <cstdio>
 #include <cstring>
@@ -11,9 +12,8 @@
 #include <vector>
 
 #include "agent/agent.hpp"
-#include "agent/router.hpp"
 #include "agent/scraper.hpp"
-#include "config/load.hpp"
+#include "cli/offline.hpp"
 
 namespace {
 
@@ -38,7 +38,6 @@ constexpr const char* k_usage = R"(usage:
 )";
 
 constexpr int k_exit_usage = 2;
-constexpr int k_exit_config = 2;
 
 struct args {
   std::string command = "run";
@@ -98,98 +97,27 @@ args parse_args(int argc, char** argv) {
   return a;
 }
 
-// Loads --config or the embedded default; on error prints the exact message and exits 2.
-spoa::config::agent_config load_config(const std::optional<std::string>& path) {
-  if (!path) return spoa::config::default_config();
-  auto loaded = spoa::config::load_file(*path);
-  if (auto* err = std::get_if<spoa::config::load_error>(&loaded)) {
-    std::fprintf(stderr, "%s\n", err->message.c_str());
-    std::exit(k_exit_config);
-  }
-  return std::get<spoa::config::agent_config>(std::move(loaded));
-}
-
-std::unique_ptr<spoa::agent::router> make_router(const spoa::config::agent_config& cfg) {
-  try {
-    return std::make_unique<spoa::agent::router>(cfg);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    std::exit(k_exit_config);
-  }
-}
-
-int cmd_check_config(const args& a) {
-  if (!a.positional.empty()) usage_error("check-config takes no arguments");
-  const auto cfg = load_config(a.config);
-  make_router(cfg);
-  std::printf("%s: ok (%zu pools, %zu workers)\n", cfg.source.c_str(), cfg.pools.size(),
-              cfg.workers.size());
-  return 0;
-}
-
 int cmd_route(const args& a) {
-  const auto cfg = load_config(a.config);
-  auto r = make_router(cfg);
+  const auto cfg = spoa::cli::load_config(a.config);
+  spoa::cli::route_request r;
+  r.positional = a.positional;
+  r.args = a.route_args;
   if (a.live) {
     std::vector<std::string> lines;
-    const auto view = spoa::agent::scrape_live(cfg, &lines);
-    r->set_load(*view);
+    r.live = spoa::agent::scrape_live(cfg, &lines);
     for (const auto& l : lines)
       std::fprintf(stderr, "load: %s\n", l.c_str());
   }
-  // Offline: a deterministic clock, one millisecond per request, so replays are reproducible.
-  std::uint64_t clock_ms = 1;
-  if (a.positional.size() == 1 && a.positional[0] == "-") {
-    if (!a.route_args.empty()) usage_error("route -: --arg applies to single requests only");
-    std::string line;
-    std::size_t n = 0;
-    while (std::getline(std::cin, line)) {
-      ++n;
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.empty()) continue;
-      const auto sp = line.find(' ');
-      if (line.size() > 65536 || sp == std::string::npos || sp == 0 || sp + 1 >= line.size()) {
-        std::printf("{\"line\":%zu,\"error\":\"expected METHOD PATH\"}\n", n);
-        continue;
-      }
-      std::string_view method(line.data(), sp);
-      std::string_view path(line.data() + sp + 1, line.size() - sp - 1);
-      if (const auto sp2 = path.find(' '); sp2 != std::string_view::npos)
-        path = path.substr(0, sp2);
-      spoa::routing::request req{method, path, {}, {}, {}};
-      std::fputs(r->explain(req, clock_ms++).c_str(), stdout);
-      std::fputc('\n', stdout);
-    }
-    return 0;
-  }
-  if (a.positional.size() != 2) usage_error("route wants METHOD PATH, or - to read stdin");
-  spoa::routing::request req{a.positional[0], a.positional[1], {}, {}, {}};
-  for (const auto& [k, v] : a.route_args) {
-    if (k == "query") {
-      req.query = v;
-    } else if (k == "user") {
-      req.user = v;
-    } else if (k == "origin") {
-      req.origin = v;
-    } else if (k != "method" && k != "path" && k != "src") {
-      usage_error("route: unknown --arg '" + k + "' (query, user, origin)");
-    }
-  }
-  std::printf("%s\n", r->explain(req, clock_ms).c_str());
-  return 0;
-}
-
-int cmd_routes(const args& a) {
-  const auto cfg = load_config(a.config);
-  auto r = make_router(cfg);
-  std::fputs(r->table().to_markdown().c_str(), stdout);
-  return 0;
+  std::string usage;
+  const int rc = spoa::cli::route(cfg, r, &usage);
+  if (!usage.empty()) usage_error(usage);
+  return rc;
 }
 
 int cmd_run(const args& a) {
   if (!a.positional.empty()) usage_error("run takes no arguments");
   spoa::agent::run_options o;
-  o.config = load_config(a.config);
+  o.config = spoa::cli::load_config(a.config);
   if (a.config) o.config_path = *a.config;
   o.listen = a.listen;
   o.metrics_listen = a.metrics_listen;
@@ -208,17 +136,13 @@ int cmd_run(const args& a) {
 int main(int argc, char** argv) {
   const args a = parse_args(argc, argv);
   if (a.command == "run") return cmd_run(a);
-  if (a.command == "check-config") return cmd_check_config(a);
-  if (a.command == "print-default-config") {
-    const auto y = spoa::config::default_yaml();
-    std::fwrite(y.data(), 1, y.size(), stdout);
-    return 0;
+  if (a.command == "check-config") {
+    if (!a.positional.empty()) usage_error("check-config takes no arguments");
+    return spoa::cli::check_config(spoa::cli::load_config(a.config));
   }
+  if (a.command == "print-default-config") return spoa::cli::print_default_config();
   if (a.command == "route") return cmd_route(a);
-  if (a.command == "routes") return cmd_routes(a);
-  if (a.command == "version") {
-    std::printf("synapse-spoa 0.1.0\n");
-    return 0;
-  }
+  if (a.command == "routes") return spoa::cli::routes(spoa::cli::load_config(a.config));
+  if (a.command == "version") return spoa::cli::version();
   usage_error("unknown command '" + a.command + "'");
 }

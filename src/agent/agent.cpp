@@ -16,14 +16,21 @@
 #include "agent/asio.hpp"
 #include "agent/log.hpp"
 #include "agent/metrics.hpp"
-#include "agent/route_handler.hpp"
-#include "agent/router.hpp"
+#include "agent/persistence.hpp"
 #include "agent/scraper.hpp"
 #include "agent/spop_server.hpp"
 #include "config/load.hpp"
+#include "decision/handler.hpp"
+#include "decision/router.hpp"
 
 namespace spoa::agent {
 namespace {
+
+std::uint64_t steady_ns() noexcept {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
 
 tcp::endpoint endpoint_of(const std::string& what, const std::string& s) {
   auto ep = config::parse_endpoint(s);
@@ -76,9 +83,9 @@ class agent_process {
  public:
   explicit agent_process(run_options opts)
       : opts_(std::move(opts)),
-        router_(std::make_unique<router>(opts_.config)),
+        router_(std::make_unique<decision::router>(opts_.config)),
         metrics_(std::make_shared<agent_metrics>(opts_.config)),
-        handler_(router_.get(), metrics_.get()),
+        handler_(router_.get(), &steady_ns, metrics_.get()),
         signals_(io_, SIGINT, SIGTERM),
         hup_(io_, SIGHUP),
         snapshot_timer_(io_),
@@ -186,6 +193,16 @@ class agent_process {
     if (cfg.metrics_listen != opts_.config.metrics_listen && !opts_.metrics_listen) {
       log_warn("reload: `metrics_listen` changed; it takes effect at the next restart");
     }
+    if (cfg.spop != opts_.config.spop) {
+      log_warn("reload: `spop` changed; it takes effect at the next restart");
+    }
+    if (cfg.placement.snapshot != opts_.config.placement.snapshot) {
+      log_warn("reload: `placement.snapshot` changed; the new path is used from the next save");
+    }
+    if (cfg.log_level != opts_.config.log_level) {
+      log_level lvl;
+      if (parse_log_level(cfg.log_level, &lvl)) set_log_level(lvl);
+    }
     metrics_->reconfigure(cfg);
     if (scraper_) scraper_->stop();
     start_load(cfg);
@@ -197,20 +214,23 @@ class agent_process {
   // A fresh load model and scraper for the configured workers. Until the first scrapes arrive
   // every worker is `unknown`, which placement treats as healthy at nominal capacity.
   void start_load(const config::agent_config& cfg) {
-    // A replaced scraper is kept until its coroutines have unwound (they reference it).
-    if (scraper_) old_scrapers_.push_back(std::move(scraper_));
+    // The replaced scraper is stopped and dropped at once: its coroutines own what they touch
+    // (including the old model) and unwind on their own (scraper.hpp).
+    scraper_.reset();
     std::vector<std::string> names;
     for (const auto& w : cfg.workers)
       names.push_back(w.name);
-    model_ = std::make_unique<load::model>(load_options_of(cfg.load), std::move(names));
-    scraper_ = std::make_unique<scraper>(io_, scrape_targets(cfg), cfg.load, *model_,
+    // Reload builds a new model that keeps each worker's state by name (load/model.hpp).
+    model_ = model_ ? std::make_shared<load::model>(*model_, cfg.load, std::move(names))
+                    : std::make_shared<load::model>(cfg.load, std::move(names));
+    scraper_ = std::make_unique<scraper>(io_, scrape_targets(cfg), cfg.load, model_,
                                          [this] { publish_load(); });
   }
 
   void publish_load() {
     std::vector<std::string> changes;
     const auto view = model_->publish(now_ms(), &changes);
-    router_->set_load(*view, now_ms());
+    router_->set_load(view, now_ms());
     metrics_->update_load(*model_);
     for (const auto& c : changes)
       log_info("load: " + c);
@@ -228,14 +248,12 @@ class agent_process {
     });
   }
 
-  // Once a second: forget idle keys, free replaced scrapers that have unwound, and copy
-  // placement counters for /metrics.
+  // Once a second: forget idle keys and copy placement counters for /metrics.
   void schedule_stats() {
     stats_timer_.expires_after(std::chrono::seconds(1));
     stats_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
       router_->placement().expire(now_ms());  // idle keys, a bounded batch per second
-      std::erase_if(old_scrapers_, [](const auto& s) { return !s || s->idle(); });
       metrics_->update_placement(*router_);
       schedule_stats();
     });
@@ -245,7 +263,7 @@ class agent_process {
     const auto& path = opts_.config.placement.snapshot;
     if (path.empty()) return;
     log_info("affinity snapshot " + path + ": " +
-             router_->placement().load_snapshot(path, now_ms()));
+             load_snapshot(router_->placement(), path, now_ms(), unix_now_ms()));
   }
 
   // Shutdown: the last periodic write finishes first (both write path.tmp), then this one.
@@ -254,7 +272,7 @@ class agent_process {
     if (path.empty()) return;
     snapshot_writer_.join();
     std::string err;
-    if (!router_->placement().save_snapshot(path, now_ms(), &err)) {
+    if (!agent::save_snapshot(router_->placement(), path, now_ms(), unix_now_ms(), &err)) {
       log_error("affinity snapshot " + path + " not saved: " + err);
     }
   }
@@ -275,10 +293,10 @@ class agent_process {
     if (snapshot_busy_) return;
     snapshot_busy_ = true;
     std::string path = opts_.config.placement.snapshot;
-    auto doc = router_->placement().snapshot_document(now_ms());
+    auto doc = router_->placement().snapshot_document(now_ms(), unix_now_ms());
     asio::post(snapshot_writer_, [this, path = std::move(path), doc = std::move(doc)]() mutable {
       std::string err;
-      const bool ok = routing::write_snapshot(path, std::move(doc), &err);
+      const bool ok = write_snapshot(path, std::move(doc), &err);
       asio::post(io_, [this, ok, path, err] {
         snapshot_busy_ = false;
         if (!ok) log_error("affinity snapshot " + path + " not saved: " + err);
@@ -288,13 +306,14 @@ class agent_process {
 
   run_options opts_;
   asio::io_context io_{1};
-  std::unique_ptr<router> router_;
+  std::unique_ptr<decision::router> router_;
   std::shared_ptr<agent_metrics> metrics_;
-  route_handler handler_;
+  decision::handler handler_;
   std::unique_ptr<prometheus::Exposer> exposer_;
-  std::unique_ptr<load::model> model_;
+  // Shared with the scraper's coroutines, which may outlive a reload's swap; the scraper is
+  // stopped before it is replaced or destroyed, and never calls back after that (scraper.hpp).
+  std::shared_ptr<load::model> model_;
   std::unique_ptr<scraper> scraper_;
-  std::vector<std::unique_ptr<scraper>> old_scrapers_;
   asio::signal_set signals_;
   asio::signal_set hup_;
   asio::steady_timer snapshot_timer_;

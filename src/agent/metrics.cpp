@@ -1,5 +1,7 @@
 #include "agent/metrics.hpp"
 
+#include "config/load.hpp"
+
 #include <chrono>
 #include <limits>
 
@@ -50,22 +52,20 @@ void add_gauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double 
 }  // namespace
 
 agent_metrics::agent_metrics(const config::agent_config& cfg)
-    : state_(build(cfg)), version_("0.1.0") {}
+    : state_(build(cfg)), version_(config::version()) {}
 
+// Decision slots: worker i's slot is i (one index space with the router and placement; workers
+// without a pool never get decisions), then one slot per pool for decisions with no worker.
 std::shared_ptr<agent_metrics::state> agent_metrics::build(const config::agent_config& cfg) const {
   auto st = std::make_shared<state>();
-  st->worker_slot.assign(cfg.workers.size(), -1);
-  for (std::size_t i = 0; i < cfg.workers.size(); ++i) {
-    const auto& w = cfg.workers[i];
+  for (const auto& w : cfg.workers) {
     st->worker_names.push_back(w.name);
-    if (w.pool.empty()) continue;
-    for (const auto& p : cfg.pools) {
-      if (p.name != w.pool) continue;
-      st->worker_slot[i] = static_cast<int>(st->slot_pool.size());
-      st->slot_pool.push_back(p.name);
-      st->slot_backend.push_back(p.backend);
-      st->slot_server.push_back(w.server.empty() ? w.name : w.server);
-    }
+    std::string backend;
+    for (const auto& p : cfg.pools)
+      if (!w.pool.empty() && p.name == w.pool) backend = p.backend;
+    st->slot_pool.push_back(backend.empty() ? std::string() : w.pool);
+    st->slot_backend.push_back(backend);
+    st->slot_server.push_back(w.server.empty() ? w.name : w.server);
   }
   st->pool_base = st->slot_pool.size();
   for (const auto& p : cfg.pools) {  // decisions that found no worker
@@ -82,12 +82,11 @@ void agent_metrics::reconfigure(const config::agent_config& cfg) {
   std::atomic_store(&state_, build(cfg));
 }
 
-void agent_metrics::on_decision(const answer& a, double seconds) {
+void agent_metrics::on_decision(const decision::answer& a, double seconds) {
   state& st = *state_;
   std::size_t slot;
-  if (a.worker_index >= 0 && static_cast<std::size_t>(a.worker_index) < st.worker_slot.size() &&
-      st.worker_slot[static_cast<std::size_t>(a.worker_index)] >= 0) {
-    slot = static_cast<std::size_t>(st.worker_slot[static_cast<std::size_t>(a.worker_index)]);
+  if (a.worker_index >= 0 && static_cast<std::size_t>(a.worker_index) < st.pool_base) {
+    slot = static_cast<std::size_t>(a.worker_index);
   } else {
     if (a.pool_index < 0) return;
     slot = st.pool_base + static_cast<std::size_t>(a.pool_index);
@@ -159,13 +158,11 @@ void agent_metrics::update_load(const load::model& model) {
   }
 }
 
-void agent_metrics::update_placement(const router& r) {
-  const auto& p = r.placement_view();
+void agent_metrics::update_placement(const decision::router& r) {
+  const auto& p = r.placement();
   state& st = *state_;
-  const auto& index = r.placement_index();
-  for (std::size_t i = 0; i < index.size() && i < st.worker_names.size(); ++i) {
-    st.workers[i].keys.store(index[i] >= 0 ? p.keys_on(index[i]) : 0, std::memory_order_relaxed);
-  }
+  for (std::size_t i = 0; i < st.worker_names.size() && i < p.workers().size(); ++i)
+    st.workers[i].keys.store(p.keys_on(static_cast<int>(i)), std::memory_order_relaxed);
   const auto& c = p.counters();
   aff_entries_.store(c.entries, std::memory_order_relaxed);
   moves_down_.store(c.moves_down, std::memory_order_relaxed);
@@ -280,9 +277,8 @@ std::vector<MetricFamily> agent_metrics::Collect() const {
   auto keys = family("synapse_spoa_affinity_keys",
                      "Keys (rooms, users, origins) remembered on each worker.", MetricType::Gauge);
   for (std::size_t i = 0; i < st->worker_names.size(); ++i) {
-    if (st->worker_slot[i] < 0) continue;
-    const auto slot = static_cast<std::size_t>(st->worker_slot[i]);
-    add_gauge(keys, {{"pool", st->slot_pool[slot]}, {"worker", st->worker_names[i]}},
+    if (st->slot_pool[i].empty()) continue;  // a worker in no pool holds no keys
+    add_gauge(keys, {{"pool", st->slot_pool[i]}, {"worker", st->worker_names[i]}},
               read(st->workers[i].keys));
   }
   out.push_back(std::move(keys));

@@ -15,17 +15,17 @@
 
 #include <prometheus/collectable.h>
 
-#include "agent/route_handler.hpp"
-#include "agent/router.hpp"
 #include "agent/spop_server.hpp"
 #include "config/config.hpp"
+#include "decision/handler.hpp"
+#include "decision/router.hpp"
 #include "load/model.hpp"
 #include "routing/placement.hpp"
 
 namespace spoa::agent {
 
 class agent_metrics final : public prometheus::Collectable,
-                            public decision_observer,
+                            public decision::decision_observer,
                             public spop_observer {
  public:
   explicit agent_metrics(const config::agent_config& cfg);
@@ -33,14 +33,14 @@ class agent_metrics final : public prometheus::Collectable,
   void reconfigure(const config::agent_config& cfg);
 
   // Hot path (event-loop thread).
-  void on_decision(const answer& a, double seconds) override;
+  void on_decision(const decision::answer& a, double seconds) override;
   void on_accept(bool accepted) override;
   void on_close(spop::status why) override;
   void on_frames(const spop::connection_counters& delta);
 
   // Off the hot path (event-loop thread), after each load publish / periodically.
   void update_load(const load::model& model);
-  void update_placement(const router& r);
+  void update_placement(const decision::router& r);
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
@@ -54,9 +54,9 @@ class agent_metrics final : public prometheus::Collectable,
 
   // Everything whose shape depends on the config; swapped whole on reload.
   struct state {
-    // decision slots: one per routed worker, then one per pool (decisions with no worker)
+    // decision slots: one per worker (index = worker index), then one per pool (decisions with
+    // no worker)
     std::vector<std::string> slot_pool, slot_backend, slot_server;
-    std::vector<int> worker_slot;          // config worker index -> slot
     std::size_t pool_base = 0;             // first of the per-pool slots
     std::unique_ptr<counter[]> decisions;  // slot * k_reasons + reason
     std::vector<std::string> worker_names;

@@ -633,7 +633,8 @@ void loader::read_load(const field& f, load& l) const {
   const mapping m = read_mapping(
       f, {"scrape_interval", "scrape_timeout", "max_body_bytes", "ewma_alpha", "hot_cpu",
           "cool_cpu", "hot_reactor_lag", "cool_reactor_lag", "down_after_failures", "stale_after",
-          "stall_down_after", "reactor_stall_after"});
+          "stall_down_after", "reactor_stall_after", "hot_in_flight", "cool_in_flight",
+          "capacity_knee", "capacity_at_hot", "hot_capacity"});
   using std::chrono::milliseconds;
   if (const field* x = m.find("scrape_interval")) {
     l.scrape_interval = read_duration(*x);
@@ -702,6 +703,18 @@ void loader::read_load(const field& f, load& l) const {
                                                         format_duration(l.stall_down_after) + ")");
   }
   if (const field* x = m.find("reactor_stall_after")) l.reactor_stall_after = read_duration(*x);
+  if (const field* x = m.find("hot_in_flight")) l.hot_in_flight = read_double_in(*x, 0, false, 1e6);
+  if (const field* x = m.find("cool_in_flight")) {
+    l.cool_in_flight = read_double_in(*x, 0, false, 1e6);
+    if (l.hot_in_flight > 0 && l.cool_in_flight > l.hot_in_flight)
+      fail_value(*x, "must be <= hot_in_flight (" + format_number(l.hot_in_flight) + ")");
+  }
+  if (const field* x = m.find("capacity_knee"))
+    l.capacity_knee = read_double_in(*x, 0, false, 0.99);
+  if (const field* x = m.find("capacity_at_hot")) {
+    l.capacity_at_hot = read_double_in(*x, 0, true, 1);
+  }
+  if (const field* x = m.find("hot_capacity")) l.hot_capacity = read_double_in(*x, 0, true, 1);
 }
 
 void loader::read_spop(const field& f, spop& s) const {

@@ -59,6 +59,9 @@ std::variant<agent_config, load_error> load_string(std::string_view yaml,
 // The embedded default document (src/config/default_config.yaml, verbatim), printed by
 // `synapse-spoa print-default-config`.
 std::string_view default_yaml() noexcept;
+// The project's version (CMake's PROJECT_VERSION, generated with default_yaml()): the one copy,
+// printed by `synapse-spoa version` and exported as synapse_spoa_build_info{version}.
+std::string_view version() noexcept;
 
 // default_yaml() loaded with source "<embedded default>". The embedded document is validated by
 // the unit tests, so this cannot fail in a tested build; if it ever does it throws

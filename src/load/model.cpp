@@ -12,6 +12,10 @@ namespace {
 
 using routing::worker_state;
 
+std::uint64_t ms(std::chrono::milliseconds d) noexcept {
+  return d.count() > 0 ? static_cast<std::uint64_t>(d.count()) : 0;
+}
+
 void ewma(double& x, double sample, double alpha) {
   x = std::isnan(x) ? sample : alpha * sample + (1.0 - alpha) * x;
 }
@@ -45,6 +49,17 @@ model::model(options opts, std::size_t workers) : opts_(opts), workers_(workers)
 model::model(options opts, std::vector<std::string> names) : opts_(opts), workers_(names.size()) {
   for (std::size_t i = 0; i < workers_.size(); ++i)
     workers_[i].name = std::move(names[i]);
+}
+
+model::model(const model& previous, options opts, std::vector<std::string> names)
+    : model(opts, std::move(names)) {
+  for (auto& w : workers_) {
+    for (const auto& old : previous.workers_) {
+      if (old.name != w.name) continue;
+      w = old;
+      break;
+    }
+  }
 }
 
 void model::take_deltas(worker& w, const scrape& s, std::uint64_t now_ms) {
@@ -152,7 +167,8 @@ void model::on_success(std::size_t index, const scrape& s, std::uint64_t now_ms,
   take_deltas(w, s, now_ms);
 
   const bool blocked =
-      opts_.blocked_reactor_seconds > 0 && s.reactor_last_seen >= opts_.blocked_reactor_seconds;
+      opts_.reactor_stall_after.count() > 0 &&
+      s.reactor_last_seen >= static_cast<double>(opts_.reactor_stall_after.count()) / 1000.0;
   if (blocked) {
     ++st.consecutive_failures;
     st.last_error = "reactor blocked for " + fixed(s.reactor_last_seen, 1) + " s";
@@ -231,7 +247,7 @@ void model::stall(worker& w, std::uint64_t alive_ms, std::uint64_t now_ms) {
 bool model::stall_expired(const worker& w, std::uint64_t now_ms) const {
   const worker_status& st = w.status;
   return st.stalled && now_ms >= st.stalled_since_ms &&
-         now_ms - st.stalled_since_ms >= opts_.stall_down_after_ms;
+         now_ms - st.stalled_since_ms >= ms(opts_.stall_down_after);
 }
 
 std::shared_ptr<const routing::load_view> model::publish(std::uint64_t now_ms,
@@ -253,11 +269,11 @@ std::shared_ptr<const routing::load_view> model::publish(std::uint64_t now_ms,
     if (w.health != worker_state::down && w.health != worker_state::stalled && w.has_success) {
       const std::uint64_t age =
           now_ms > w.status.last_success_ms ? now_ms - w.status.last_success_ms : 0;
-      if (w.unusable || age > opts_.stale_after_ms) {
+      if (w.unusable || age > ms(opts_.stale_after)) {
         const double half_life =
-            static_cast<double>(std::max<std::uint64_t>(opts_.stale_after_ms, 1));
+            static_cast<double>(std::max<std::uint64_t>(ms(opts_.stale_after), 1));
         const double over =
-            age > opts_.stale_after_ms ? static_cast<double>(age - opts_.stale_after_ms) : 0.0;
+            age > ms(opts_.stale_after) ? static_cast<double>(age - ms(opts_.stale_after)) : 0.0;
         state = worker_state::unknown;
         capacity = 1.0 + (w.fresh_capacity - 1.0) * std::exp2(-over / half_life);
       }

@@ -67,6 +67,7 @@
 //   capacity = 1 + (fresh − 1) · 2^(−(age − stale_after_ms) / stale_after_ms),
 // so stale data neither pins a worker as hot nor keeps an idle-looking one attractive.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -80,24 +81,34 @@
 
 namespace spoa::load {
 
+// The load component's options, with their documented defaults: the config file's `load:`
+// section is this struct (config/config.hpp embeds it), so a default lives here only. The scrape
+// settings are read by the agent's scraper, the rest by the model.
 struct options {
-  double ewma_alpha = 0.3;  // weight of the newest sample, in (0, 1]
-  double hot_cpu = 0.85;    // cores
+  // 1 s / 750 ms: a stopped worker's first timed-out scrape ends at most 1.1 x 1 s (jitter) +
+  // 750 ms = 1.85 s after it stopped, inside the 2 s "no new keys" target (default_config.yaml).
+  std::chrono::milliseconds scrape_interval{1'000};
+  std::chrono::milliseconds scrape_timeout{750};
+  std::size_t max_body_bytes = 4 * 1024 * 1024;  // larger bodies are a failed scrape
+  double ewma_alpha = 0.3;                       // weight of the newest sample, in (0, 1]
+  double hot_cpu = 0.85;                         // cores
   double cool_cpu = 0.70;
-  double hot_reactor_lag = 0.050;  // seconds per reactor tick
+  double hot_reactor_lag = 0.050;  // seconds per reactor tick (YAML: a duration)
   double cool_reactor_lag = 0.020;
-  int down_after_failures = 3;  // consecutive failed scrapes; values < 1 act as 1
-  std::uint64_t stale_after_ms = 10'000;
+  int down_after_failures = 3;                    // consecutive failed scrapes; values < 1 act as 1
+  std::chrono::milliseconds stale_after{10'000};  // no fresh data: decay toward neutral
   double hot_in_flight = 0;   // requests; 0 = signal not used for state or capacity
-  double cool_in_flight = 0;  // 0 = 0.75 × hot_in_flight
+  double cool_in_flight = 0;  // 0 = 0.75 x hot_in_flight
   // reactor_last_seen at or above = stall evidence (and a failed scrape); 0 = off. Healthy
-  // Synapse 1.160 workers show 0.01-0.04 s (reference samples): 2 s is 50x the worst of them
-  // and still inside the 2 s "no new keys" target.
-  double blocked_reactor_seconds = 10.0;
-  std::uint64_t stall_down_after_ms = 3'000;  // stalled this long without life: down
-  double capacity_knee = 0.5;                 // u at or below which a healthy worker has capacity 1
-  double capacity_at_hot = 0.25;              // healthy capacity as u reaches 1
-  double hot_capacity = 0.1;                  // capacity of a hot worker, > 0
+  // Synapse 1.160 workers show 0.01-0.04 s (reference samples); a saturated one ticks every few
+  // seconds and is hot, not stalled — hence 10 s.
+  std::chrono::milliseconds reactor_stall_after{10'000};
+  std::chrono::milliseconds stall_down_after{3'000};  // stalled this long without life: down
+  double capacity_knee = 0.5;     // u at or below which a healthy worker has capacity 1
+  double capacity_at_hot = 0.25;  // healthy capacity as u reaches 1
+  double hot_capacity = 0.1;      // capacity of a hot (or stalled) worker, > 0
+
+  bool operator==(const options&) const = default;
 };
 
 struct worker_status {
@@ -127,6 +138,10 @@ class model {
   // "worker<i>" or by `names`.
   model(options opts, std::size_t workers);
   model(options opts, std::vector<std::string> names);
+  // Reload: a new model for a new worker list and options that keeps, by worker name, everything
+  // the previous one knew (smoothed signals, baselines, failure counts, state), so a down worker
+  // stays down and a hot one hot across a reload; new names start unknown.
+  model(const model& previous, options opts, std::vector<std::string> names);
 
   // Out-of-range worker indexes are ignored.
   void on_success(std::size_t worker, const scrape& s, std::uint64_t now_ms, double scrape_seconds);

@@ -1,10 +1,7 @@
 #include "routing/placement.hpp"
 
 #include <algorithm>
-#include <chrono>
-#include <cinttypes>
 #include <cmath>
-#include <cstdio>
 #include <stdexcept>
 #include <unordered_map>
 #include <utility>
@@ -20,40 +17,6 @@ constexpr double renormalize_after_half_lives = 64;
 // Entries dropped from the LRU tail per place() call: enough to outpace any insert rate, small
 // enough to bound the call's cost.
 constexpr std::size_t expire_per_call = 4;
-
-std::uint64_t system_unix_ms() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
-
-void json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out.append(buf);
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-}
-
-void json_number(std::string& out, double v) {
-  if (!std::isfinite(v)) {
-    out.append("null");
-    return;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  out.append(buf);
-}
 
 // Sanitises a capacity read from metrics: not a number -> neutral, negative -> 0, huge -> 1e6.
 double clean_capacity(double c) noexcept {
@@ -81,9 +44,31 @@ std::string_view to_string(reason r) noexcept {
   return "fallback";
 }
 
+std::string_view to_string(skip s) noexcept {
+  switch (s) {
+    case skip::none:
+      return "";
+    case skip::current:
+      return "current";
+    case skip::down:
+      return "down";
+    case skip::drain:
+      return "drain";
+    case skip::no_capacity:
+      return "no capacity";
+    case skip::stalled:
+      return "stalled";
+    case skip::hot:
+      return "hot";
+    case skip::over_bound:
+      return "over bound";
+  }
+  return "";
+}
+
 placement::placement(std::vector<pool_spec> pools, std::vector<worker_spec> workers,
                      placement_options opts)
-    : table_(opts.max_keys, opts.affinity_ttl_ms) {
+    : table_(opts.max_keys, ms(opts.affinity_ttl)) {
   build(std::move(pools), std::move(workers), std::move(opts));
   tokens_ = std::max(1.0, opts_.max_moves_per_second);
 }
@@ -108,7 +93,7 @@ void placement::build(std::vector<pool_spec> pools, std::vector<worker_spec> wor
   if (!(opts.overload_factor >= 1.0)) opts.overload_factor = 1.0;
   if (!(opts.max_moves_per_second >= 0.0)) opts.max_moves_per_second = 0.0;
   if (!(opts.return_per_second >= 0.0)) opts.return_per_second = 0.0;
-  if (opts.load_half_life_ms == 0) opts.load_half_life_ms = 1;
+  if (opts.load_half_life.count() <= 0) opts.load_half_life = std::chrono::milliseconds{1};
 
   sip_ = derive_sip_key(opts.hash_key);
   pool_specs_ = std::move(pools);
@@ -136,7 +121,7 @@ void placement::build(std::vector<pool_spec> pools, std::vector<worker_spec> wor
     pr.return_tokens = std::max(1.0, opts_.return_per_second);
   scratch_.clear();
   scratch_.reserve(largest);
-  table_.set_limits(opts_.max_keys, opts_.affinity_ttl_ms);
+  table_.set_limits(opts_.max_keys, ms(opts_.affinity_ttl));
 }
 
 void placement::set_load(std::shared_ptr<const load_view> view) {
@@ -191,14 +176,14 @@ void placement::set_drain(const std::string& worker, bool drain) {
 double placement::increment_at(std::uint64_t now_ms) const noexcept {
   now_ms = std::max(now_ms, clock_ms_);
   return std::exp2(static_cast<double>(now_ms - epoch_ms_) /
-                   static_cast<double>(opts_.load_half_life_ms));
+                   static_cast<double>(ms(opts_.load_half_life)));
 }
 
 std::uint64_t placement::advance(std::uint64_t now_ms) noexcept {
   if (now_ms <= clock_ms_) return clock_ms_;
   clock_ms_ = now_ms;
   const double e =
-      static_cast<double>(now_ms - epoch_ms_) / static_cast<double>(opts_.load_half_life_ms);
+      static_cast<double>(now_ms - epoch_ms_) / static_cast<double>(ms(opts_.load_half_life));
   if (e > renormalize_after_half_lives) {
     const double f = std::exp2(-e);
     for (auto& w : workers_)
@@ -264,16 +249,16 @@ void placement::evaluate_overload(pool_rt& p, std::uint64_t now_ms) noexcept {
 
 bool placement::overloaded(std::size_t w, std::uint64_t now_ms) const noexcept {
   const std::uint64_t since = workers_[w].over_since;
-  return since != never && now_ms >= since && now_ms - since >= opts_.overload_after_ms;
+  return since != never && now_ms >= since && now_ms - since >= ms(opts_.overload_after);
 }
 
-placement::move_kind placement::must_move(int pool, std::uint16_t worker,
-                                          std::uint64_t now_ms) const noexcept {
-  if (worker >= workers_.size() || specs_[worker].pool != pool) return move_kind::removed;
-  if (workers_[worker].state == worker_state::down) return move_kind::down;
-  if (specs_[worker].drain) return move_kind::drain;
-  if (overloaded(worker, now_ms)) return move_kind::overload;
-  return move_kind::none;
+move_cause placement::must_move(int pool, std::uint16_t worker,
+                                std::uint64_t now_ms) const noexcept {
+  if (worker >= workers_.size() || specs_[worker].pool != pool) return move_cause::removed;
+  if (workers_[worker].state == worker_state::down) return move_cause::down;
+  if (specs_[worker].drain) return move_cause::drain;
+  if (overloaded(worker, now_ms)) return move_cause::overload;
+  return move_cause::none;
 }
 
 // The tokens of a bucket refilled at `rate` per second since at_ms, with a burst of one second's
@@ -296,125 +281,6 @@ void placement::take_token(std::uint64_t now_ms) noexcept {
   tokens_at_ms_ = std::max(now_ms, tokens_at_ms_);
 }
 
-// ---- selection ------------------------------------------------------------------------------
-
-void placement::rank_members(const pool_rt& p, std::uint64_t key_hash) const noexcept {
-  // scratch_ is reserved for the largest pool: no allocation. Insertion sort: pools hold tens of
-  // workers at most.
-  scratch_.clear();
-  for (std::uint16_t m : p.members) {
-    const double s = rendezvous_score(key_hash, workers_[m].seed, workers_[m].weight);
-    std::size_t i = scratch_.size();
-    scratch_.emplace_back(s, m);
-    while (i > 0 && ranks_before(s, specs_[m].name, scratch_[i - 1].first,
-                                 specs_[scratch_[i - 1].second].name)) {
-      std::swap(scratch_[i], scratch_[i - 1]);
-      --i;
-    }
-  }
-}
-
-placement::choice placement::select(const pool_rt& p, std::uint64_t key_hash, double inc,
-                                    int exclude, std::vector<const char*>* skipped) const {
-  choice c;
-  const std::size_t n = p.members.size();
-  if (n == 0) return c;
-  rank_members(p, key_hash);
-  c.first = scratch_[0].second;
-  const pool_sums s = sums(p);
-  const double bound = s.capacity > 0 ? opts_.balance_factor * (s.count + inc) / s.capacity : 0;
-  if (skipped) skipped->assign(n, nullptr);
-  for (std::size_t r = 0; r < n; ++r) {
-    const std::uint16_t m = scratch_[r].second;
-    const char* why = nullptr;
-    if (static_cast<int>(m) == exclude)
-      why = "current";
-    else if (workers_[m].state == worker_state::down)
-      why = "down";
-    else if (specs_[m].drain)
-      why = "drain";
-    else if (capacity_of(m) <= 0)
-      why = "no capacity";
-    else if (workers_[m].state == worker_state::stalled)
-      why = "stalled";
-    else if (!takes_new(m, s))
-      why = "hot";
-    else if (!(workers_[m].count / capacity_of(m) < bound))
-      why = "over bound";
-    if (skipped) (*skipped)[r] = why;
-    if (why == nullptr) {
-      c.worker = m;
-      c.rank = static_cast<int>(r);
-      return c;
-    }
-    if (why[0] == 'o') c.spilled = true;
-  }
-  // Nobody under the bound (only possible through rounding): the least loaded eligible worker.
-  double best = 0;
-  for (std::size_t r = 0; r < n; ++r) {
-    const std::uint16_t m = scratch_[r].second;
-    if (static_cast<int>(m) == exclude || !takes_new(m, s)) continue;
-    const double l = workers_[m].count / capacity_of(m);
-    if (c.worker < 0 || l < best) {
-      c.worker = m;
-      c.rank = static_cast<int>(r);
-      best = l;
-    }
-  }
-  return c;
-}
-
-int placement::second_choice(int exclude, const pool_sums& s, int* rank) const noexcept {
-  const std::size_t n = scratch_.size();
-  int next = -1, next_rank = -1;
-  bool after = false;
-  for (std::size_t r = 0; r < n; ++r) {
-    const int m = scratch_[r].second;
-    if (m == exclude) {
-      after = true;
-      continue;
-    }
-    if (takes_new(static_cast<std::size_t>(m), s)) {
-      if (rank) *rank = static_cast<int>(r);
-      return m;
-    }
-    if (after && next < 0) {
-      next = m;
-      next_rank = static_cast<int>(r);
-    }
-  }
-  if (next < 0) {  // `exclude` was last (or absent): wrap to the top of the ranking
-    for (std::size_t r = 0; r < n && next < 0; ++r) {
-      if (scratch_[r].second != exclude) {
-        next = scratch_[r].second;
-        next_rank = static_cast<int>(r);
-      }
-    }
-  }
-  if (rank) *rank = next_rank;
-  return next;
-}
-
-int placement::rank_in_scratch(int worker) const noexcept {
-  for (std::size_t r = 0; r < scratch_.size(); ++r)
-    if (scratch_[r].second == worker) return static_cast<int>(r);
-  return -1;
-}
-
-int placement::return_target(std::uint16_t entry_rank, int current, const pool_sums& s, double inc,
-                             std::uint64_t now_ms) const noexcept {
-  if (opts_.return_per_second <= 0 || !affinity_table::is_displaced(entry_rank)) return -1;
-  const std::size_t h = affinity_table::home_rank(entry_rank);
-  if (h >= scratch_.size()) return -1;
-  const std::uint16_t home = scratch_[h].second;
-  if (home == current || !takes_new(home, s)) return -1;
-  const std::uint64_t up = workers_[home].up_since;
-  if (up == never || now_ms < up || now_ms - up < opts_.return_after_ms) return -1;
-  const double bound = s.capacity > 0 ? opts_.balance_factor * (s.count + inc) / s.capacity : 0;
-  if (!(workers_[home].count / capacity_of(home) < bound)) return -1;
-  return home;
-}
-
 // Sticky-home bucket, one per pool: return_per_second.
 bool placement::return_token_available(const pool_rt& p, std::uint64_t now_ms) const noexcept {
   return refilled(p.return_tokens, p.return_tokens_at_ms, now_ms, opts_.return_per_second) >= 1.0;
@@ -426,313 +292,75 @@ void placement::take_return_token(pool_rt& p, std::uint64_t now_ms) noexcept {
   p.return_tokens_at_ms = std::max(now_ms, p.return_tokens_at_ms);
 }
 
-int placement::second_least_loaded(const pool_rt& p, int exclude) const noexcept {
-  const pool_sums s = sums(p);
-  int best = -1;
-  double best_load = 0;
-  for (std::uint16_t m : p.members) {
-    if (static_cast<int>(m) == exclude || !takes_new(m, s)) continue;
-    const double l = workers_[m].count / capacity_of(m);
-    if (best < 0 || l < best_load) {
-      best = m;
-      best_load = l;
-    }
-  }
-  if (best < 0) {  // nobody eligible: any other member, by name
-    for (std::uint16_t m : p.members)
-      if (static_cast<int>(m) != exclude) return m;
-  }
-  return best;
-}
-
-int placement::least_loaded(const pool_rt& p) const noexcept {
-  const pool_sums s = sums(p);
-  int best = -1;
-  double best_load = 0;
-  for (std::uint16_t m : p.members) {  // by name: ties go to the smaller name
-    if (!takes_new(m, s)) continue;
-    const double l = workers_[m].count / capacity_of(m);
-    if (best < 0 || l < best_load) {
-      best = m;
-      best_load = l;
-    }
-  }
-  return best;
-}
-
-// ---- the hot path ---------------------------------------------------------------------------
+// ---- the hot path: decide (placement_decide.cpp), then apply ---------------------------------
 
 decision placement::place(int pool, std::string_view key, std::uint64_t now_ms) noexcept {
-  decision d;
-  if (pool < 0 || static_cast<std::size_t>(pool) >= pools_.size()) {
+  if (pool < 0 || static_cast<std::size_t>(pool) >= pools_.size() ||
+      pools_[static_cast<std::size_t>(pool)].members.empty()) {
     ++stats_.decisions[static_cast<int>(reason::fallback)];
-    return d;
+    return decision{};
   }
   pool_rt& p = pools_[static_cast<std::size_t>(pool)];
-  if (p.members.empty()) {
-    ++stats_.decisions[static_cast<int>(reason::fallback)];
-    return d;
-  }
   now_ms = advance(now_ms);
   table_.expire(now_ms, expire_per_call);
-  auto finish = [&](int worker, reason why, int rank) {
-    d.worker = worker;
-    d.why = why;
-    d.rank = rank;
-    workers_[static_cast<std::size_t>(worker)].count += inc_;
-    ++stats_.decisions[static_cast<int>(why)];
-    return d;
-  };
-
-  if (!pool_specs_[static_cast<std::size_t>(pool)].keyed || key.empty()) {
-    const int w = least_loaded(p);
-    const int chosen = w < 0 ? p.members.front() : w;
-    d.second = second_least_loaded(p, chosen);
-    return finish(chosen, w < 0 ? reason::fallback : reason::least_loaded, 0);
-  }
-
-  d.key_hash = key_hash(key);
-  const std::uint64_t th = table_hash(p, d.key_hash);
-  evaluate_overload(p, now_ms);
-  try {  // only the table's growth can throw (bad_alloc); the decision then goes unremembered
-    if (affinity_table::entry* e = table_.find(th, now_ms)) {
-      const std::uint16_t current = e->worker;
-      const move_kind mk = must_move(pool, current, now_ms);
-      const bool displaced = affinity_table::is_displaced(e->rank);
-      // The key stays on `current`: its rank as placed, or where it now stands if displaced.
-      auto stay = [&](const pool_sums& s) {
-        d.second = second_choice(current, s);
-        const int rank = e->rank == affinity_table::no_rank ? -1
-                         : displaced                        ? rank_in_scratch(current)
-                                                            : e->rank;
-        return finish(current, reason::affinity_hit, rank);
-      };
-      if (mk == move_kind::none || mk == move_kind::drain || mk == move_kind::overload) {
-        rank_members(p, d.key_hash);
-        const pool_sums s = sums(p);
-        if (mk == move_kind::none) {
-          const int home = displaced ? return_target(e->rank, current, s, inc_, now_ms) : -1;
-          if (home < 0 || !return_token_available(p, now_ms)) return stay(s);
-          take_return_token(p, now_ms);
-          ++stats_.moves_returned;
-          table_.set_worker(*e, static_cast<std::uint16_t>(home));
-          e->rank = affinity_table::home_rank(e->rank);
-          d.second = second_choice(home, s);
-          return finish(home, reason::moved, e->rank);
-        }
-        if (!token_available(now_ms)) return stay(s);
-        const choice c = select(p, d.key_hash, inc_, current, nullptr);
-        if (c.worker < 0) return stay(s);
-        take_token(now_ms);
-        ++(mk == move_kind::drain ? stats_.moves_drain : stats_.moves_overload);
-        table_.set_worker(*e, static_cast<std::uint16_t>(c.worker));
-        // A displaced key keeps its home unless this move took it there.
-        if (!displaced || static_cast<int>(affinity_table::home_rank(e->rank)) == c.rank)
-          e->rank = static_cast<std::uint16_t>(c.rank);
-        d.second = second_choice(c.worker, s);
-        return finish(c.worker, reason::moved, c.rank);
-      }
-      if (mk == move_kind::down) {
-        // To the second choice: the worker HAProxy was told as server2.
-        rank_members(p, d.key_hash);
-        const pool_sums s = sums(p);
-        int target_rank = -1;
-        const int target = second_choice(current, s, &target_rank);
-        if (target < 0 || !takes_new(static_cast<std::size_t>(target), s)) {
-          // Nowhere to go: first-ranked worker, remembered placement kept so the key returns
-          // when its worker does.
-          const int first = scratch_[0].second;
-          d.second = second_choice(first, s);
-          return finish(first, reason::fallback, 0);
-        }
+  if (pool_specs_[static_cast<std::size_t>(pool)].keyed && !key.empty())
+    evaluate_overload(p, now_ms);
+  const plan pl = decide(pool, key, now_ms);
+  const decision& d = pl.answer;
+  if (pl.keyed) {
+    // find() refreshes the entry's last use (and drops it if idle past the TTL, which decide()'s
+    // peek() already treated as absent).
+    affinity_table::entry* e = table_.find(pl.table_hash, now_ms);
+    if (pl.take_move_token) take_token(now_ms);
+    if (pl.take_return_token) take_return_token(p, now_ms);
+    switch (pl.move) {
+      case move_cause::down:
         ++stats_.moves_down;
-        const int current_rank = rank_in_scratch(current);
-        int home_rank = displaced ? affinity_table::home_rank(e->rank) : current_rank;
-        if (home_rank >= static_cast<int>(affinity_table::displaced)) home_rank = -1;
-        table_.set_worker(*e, static_cast<std::uint16_t>(target));
-        if (home_rank < 0 || home_rank == target_rank)
-          e->rank = static_cast<std::uint16_t>(target_rank);
-        else
-          e->rank = static_cast<std::uint16_t>(affinity_table::displaced | home_rank);
-        d.second = second_choice(target, s);
-        return finish(target, reason::moved, target_rank);
-      }
-      // Removed by a reconfiguration: placed afresh, as a new key.
-      const choice c = select(p, d.key_hash, inc_, -1, nullptr);
-      const pool_sums s = sums(p);
-      if (c.worker < 0) {
-        table_.erase(th);
-        d.second = second_choice(c.first, s);
-        return finish(c.first, reason::fallback, 0);
-      }
-      ++stats_.moves_removed;
-      table_.set_worker(*e, static_cast<std::uint16_t>(c.worker));
-      e->rank = static_cast<std::uint16_t>(c.rank);
-      d.second = second_choice(c.worker, s);
-      return finish(c.worker, reason::moved, c.rank);
+        break;
+      case move_cause::removed:
+        ++stats_.moves_removed;
+        break;
+      case move_cause::drain:
+        ++stats_.moves_drain;
+        break;
+      case move_cause::overload:
+        ++stats_.moves_overload;
+        break;
+      case move_cause::returned:
+        ++stats_.moves_returned;
+        break;
+      case move_cause::none:
+        break;
     }
-    const choice c = select(p, d.key_hash, inc_, -1, nullptr);
-    const pool_sums s = sums(p);
-    if (c.worker < 0) {
-      d.second = second_choice(c.first, s);
-      return finish(c.first, reason::fallback, 0);
+    switch (pl.store) {
+      case plan::store_op::keep:
+        break;
+      case plan::store_op::update:
+        if (e) {
+          table_.set_worker(*e, static_cast<std::uint16_t>(d.worker));
+          e->rank = pl.stored_rank;
+        }
+        break;
+      case plan::store_op::erase:
+        table_.erase(pl.table_hash);
+        break;
+      case plan::store_op::insert:
+        try {  // only the table's growth can throw (bad_alloc); the key then goes unremembered
+          if (!e)
+            table_.insert(pl.table_hash, static_cast<std::uint16_t>(d.worker), pl.stored_rank,
+                          now_ms);
+        } catch (...) {
+        }
+        break;
     }
-    d.second = second_choice(c.worker, s);
-    table_.insert(th, static_cast<std::uint16_t>(c.worker), static_cast<std::uint16_t>(c.rank),
-                  now_ms);
-    return finish(c.worker, c.spilled ? reason::spill : reason::new_key, c.rank);
-  } catch (...) {
-    const choice c = select(p, d.key_hash, inc_, -1, nullptr);  // no allocation: scratch_ reserved
-    const pool_sums s = sums(p);
-    const int chosen = c.worker < 0 ? c.first : c.worker;
-    d.second = second_choice(chosen, s);
-    if (c.worker < 0) return finish(c.first, reason::fallback, 0);
-    return finish(c.worker, c.spilled ? reason::spill : reason::new_key, c.rank);
   }
+  workers_[static_cast<std::size_t>(d.worker)].count += inc_;
+  ++stats_.decisions[static_cast<int>(d.why)];
+  return d;
 }
 
 std::size_t placement::expire(std::uint64_t now_ms, std::size_t limit) noexcept {
   return table_.expire(advance(now_ms), limit);
-}
-
-// ---- explain --------------------------------------------------------------------------------
-
-std::string placement::explain(int pool, std::string_view key, std::uint64_t now_ms) const {
-  std::string out = "{";
-  if (pool < 0 || static_cast<std::size_t>(pool) >= pools_.size()) {
-    out.append(
-        "\"pool\":null,\"ranking\":[],\"bound\":null,\"remembered\":null,\"home\":null,"
-        "\"chosen\":null,\"second\":null,\"reason\":\"fallback\"}");
-    return out;
-  }
-  const pool_rt& p = pools_[static_cast<std::size_t>(pool)];
-  const bool keyed = pool_specs_[static_cast<std::size_t>(pool)].keyed && !key.empty();
-  now_ms = std::max(now_ms, clock_ms_);
-  const double inc = increment_at(now_ms);
-  // count x per_second = decayed requests per second (an exponentially weighted rate).
-  const double per_second =
-      std::log(2.0) * 1000.0 / (static_cast<double>(opts_.load_half_life_ms) * inc);
-  const std::uint64_t kh = keyed ? key_hash(key) : 0;
-  const pool_sums s = sums(p);
-
-  const affinity_table::entry* e = keyed ? table_.peek(table_hash(p, kh), now_ms) : nullptr;
-  std::vector<const char*> skipped;
-  int chosen = -1;
-  int second = -1;
-  int home = -1;
-  reason why = reason::fallback;
-  choice c;
-  if (!keyed) {
-    chosen = least_loaded(p);
-    why = chosen >= 0 ? reason::least_loaded : reason::fallback;
-    if (chosen < 0 && !p.members.empty()) chosen = p.members.front();
-    if (chosen >= 0) second = second_least_loaded(p, chosen);
-  } else {
-    // Overload as place() would see it after this millisecond's evaluation is approximated by
-    // the last evaluation: explain never mutates.
-    const move_kind mk = e ? must_move(pool, e->worker, now_ms) : move_kind::none;
-    const int current = e ? e->worker : -1;
-    const bool gradual = mk == move_kind::drain || mk == move_kind::overload;
-    const int exclude = e && mk != move_kind::removed && mk != move_kind::none ? current : -1;
-    c = select(p, kh, inc, exclude, &skipped);  // leaves the ranking in scratch_
-    if (e && affinity_table::is_displaced(e->rank)) {
-      const std::size_t h = affinity_table::home_rank(e->rank);
-      if (h < scratch_.size()) home = scratch_[h].second;
-    }
-    if (e && mk == move_kind::none) {
-      const int back = return_target(e->rank, current, s, inc, now_ms);
-      if (back >= 0 && return_token_available(p, now_ms)) {
-        chosen = back;
-        why = reason::moved;
-      } else {
-        chosen = current;
-        why = reason::affinity_hit;
-      }
-    } else if (e && mk == move_kind::down) {
-      const int target = second_choice(current, s);
-      if (target >= 0 && takes_new(static_cast<std::size_t>(target), s)) {
-        chosen = target;
-        why = reason::moved;
-      } else {
-        chosen = c.first;
-        why = reason::fallback;
-      }
-    } else if (e && gradual) {
-      if (!token_available(now_ms) || c.worker < 0) {
-        chosen = current;
-        why = reason::affinity_hit;
-      } else {
-        chosen = c.worker;
-        why = reason::moved;
-      }
-    } else if (c.worker >= 0) {
-      chosen = c.worker;
-      why = e ? reason::moved : c.spilled ? reason::spill : reason::new_key;
-    } else {
-      chosen = c.first;
-      why = reason::fallback;
-    }
-    if (chosen >= 0) second = second_choice(chosen, s);
-  }
-
-  out.append("\"pool\":");
-  json_string(out, pool_specs_[static_cast<std::size_t>(pool)].name);
-  char hex[24];
-  std::snprintf(hex, sizeof hex, "%016" PRIx64, kh);
-  out.append(",\"key_hash\":");
-  json_string(out, hex);
-  out.append(",\"ranking\":[");
-  // Keyed: rendezvous order (select() left it in scratch_). Unkeyed: members by name.
-  for (std::size_t r = 0; r < p.members.size(); ++r) {
-    const std::uint16_t m = keyed ? scratch_[r].second : p.members[r];
-    if (r) out.push_back(',');
-    out.append("{\"worker\":");
-    json_string(out, specs_[m].name);
-    out.append(",\"server\":");
-    json_string(out, specs_[m].server);
-    out.append(",\"score\":");
-    if (keyed)
-      json_number(out, scratch_[r].first);
-    else
-      out.append("null");
-    out.append(",\"weight\":");
-    json_number(out, workers_[m].weight);
-    out.append(",\"capacity\":");
-    json_number(out, workers_[m].capacity);
-    out.append(",\"load\":");
-    const double cap = capacity_of(m);
-    json_number(out, cap > 0 ? workers_[m].count * per_second / cap : 0.0);
-    out.append(",\"state\":");
-    json_string(out, to_string(workers_[m].state));
-    out.append(",\"skipped\":");
-    if (keyed && r < skipped.size() && skipped[r])
-      json_string(out, skipped[r]);
-    else
-      out.append("null");
-    out.push_back('}');
-  }
-  out.append("],\"bound\":");
-  json_number(out, s.capacity > 0 ? opts_.balance_factor * (s.count + inc) * per_second / s.capacity
-                                  : std::nan(""));
-  out.append(",\"remembered\":");
-  if (e && e->worker < specs_.size())
-    json_string(out, specs_[e->worker].name);
-  else
-    out.append("null");
-  auto name_or_null = [&](const char* field, int w) {
-    out.append(field);
-    if (w >= 0)
-      json_string(out, specs_[static_cast<std::size_t>(w)].name);
-    else
-      out.append("null");
-  };
-  name_or_null(",\"home\":", home);
-  name_or_null(",\"chosen\":", chosen);
-  name_or_null(",\"second\":", second);
-  out.append(",\"reason\":");
-  json_string(out, to_string(why));
-  out.push_back('}');
-  return out;
 }
 
 // ---- reconfiguration ------------------------------------------------------------------------
@@ -776,16 +404,10 @@ void placement::reconfigure(std::vector<pool_spec> pools, std::vector<worker_spe
   tokens_ = std::min(tokens_, std::max(1.0, opts_.max_moves_per_second));
 }
 
-// ---- persistence ----------------------------------------------------------------------------
-
-bool placement::save_snapshot(const std::string& path, std::uint64_t now_ms,
-                              std::string* error) const {
-  return save_snapshot(path, now_ms, 0, error);
-}
+// ---- persistence (the file I/O is the shell's: agent/persistence.cpp) ------------------------
 
 snapshot::document placement::snapshot_document(std::uint64_t now_ms,
                                                 std::uint64_t unix_now_ms) const {
-  if (unix_now_ms == 0) unix_now_ms = system_unix_ms();
   now_ms = std::max(now_ms, clock_ms_);
   snapshot::document doc;
   doc.hash_key_id = key_fingerprint(sip_);
@@ -793,8 +415,8 @@ snapshot::document placement::snapshot_document(std::uint64_t now_ms,
     doc.workers.push_back(s.name);
   doc.entries.reserve(table_.size());
   // Slot order, not LRU order: a sequential scan instead of a pointer chase across the table
-  // (1M keys: the LRU walk took ~160 ms on the event loop, this scan ~18 ms). write_snapshot
-  // sorts by last use, off the loop, so files stay oldest first.
+  // (1M keys: the LRU walk took ~160 ms on the event loop, this scan ~18 ms). The writer sorts by
+  // last use, off the loop, so files stay oldest first.
   table_.for_each_slot([&](const affinity_table::entry& e) {
     if (e.worker >= specs_.size()) return;  // its worker left: nothing worth keeping
     const std::uint64_t age = now_ms > e.last_used_ms ? now_ms - e.last_used_ms : 0;
@@ -803,86 +425,41 @@ snapshot::document placement::snapshot_document(std::uint64_t now_ms,
   return doc;
 }
 
-bool write_snapshot(const std::string& path, snapshot::document doc, std::string* error) {
-  try {
-    // Oldest first: the loader keeps the newest entries when the file holds more than max_keys,
-    // and inserting in this order rebuilds the LRU order.
-    std::stable_sort(doc.entries.begin(), doc.entries.end(),
-                     [](const snapshot::entry& a, const snapshot::entry& b) {
-                       return a.last_used_unix_ms < b.last_used_unix_ms;
-                     });
-    return snapshot::write_file_atomic(path, snapshot::encode(doc), error);
-  } catch (const std::exception& ex) {
-    if (error) *error = ex.what();
-    return false;
-  }
+std::size_t placement::max_snapshot_bytes() const noexcept {
+  // An entry is at most 29 bytes (fixarray + 3 x uint64); names are bounded too.
+  return table_.max_keys() * 29 + max_workers * (snapshot::max_worker_name + 5) + 4096;
 }
 
-bool placement::save_snapshot(const std::string& path, std::uint64_t now_ms,
-                              std::uint64_t unix_now_ms, std::string* error) const {
-  try {
-    return write_snapshot(path, snapshot_document(now_ms, unix_now_ms), error);
-  } catch (const std::exception& ex) {
-    if (error) *error = ex.what();
-    return false;
+std::string placement::restore(const snapshot::document& doc, std::uint64_t now_ms,
+                               std::uint64_t unix_now_ms) {
+  now_ms = advance(now_ms);
+  if (doc.hash_key_id != key_fingerprint(sip_)) return "ignored: written with another hash_key";
+  std::unordered_map<std::string_view, std::size_t> by_name;
+  for (std::size_t i = 0; i < specs_.size(); ++i)
+    by_name.emplace(specs_[i].name, i);
+  std::vector<std::uint16_t> map(doc.workers.size(), affinity_table::no_worker);
+  for (std::size_t i = 0; i < doc.workers.size(); ++i) {
+    auto it = by_name.find(doc.workers[i]);
+    if (it != by_name.end()) map[i] = static_cast<std::uint16_t>(it->second);
   }
-}
-
-std::string placement::load_snapshot(const std::string& path, std::uint64_t now_ms) {
-  return load_snapshot(path, now_ms, 0);
-}
-
-std::string placement::load_snapshot(const std::string& path, std::uint64_t now_ms,
-                                     std::uint64_t unix_now_ms) {
-  try {
-    if (unix_now_ms == 0) unix_now_ms = system_unix_ms();
-    now_ms = advance(now_ms);
-    // An entry is at most 29 bytes (fixarray + 3 x uint64); names are bounded too.
-    const std::size_t max_bytes =
-        table_.max_keys() * 29 + max_workers * (snapshot::max_worker_name + 5) + 4096;
-    std::string bytes, err;
-    switch (snapshot::read_file(path, max_bytes, &bytes, &err)) {
-      case snapshot::read_status::missing:
-        return "missing";
-      case snapshot::read_status::too_large:
-        return "ignored: larger than max_keys allows";
-      case snapshot::read_status::error:
-        return "ignored: " + err;
-      case snapshot::read_status::ok:
-        break;
+  std::size_t restored = 0, skipped = 0;
+  table_.reserve(table_.size() + doc.entries.size());
+  for (const auto& se : doc.entries) {
+    const std::uint64_t age =
+        unix_now_ms > se.last_used_unix_ms ? unix_now_ms - se.last_used_unix_ms : 0;
+    const bool expired = ms(opts_.affinity_ttl) != 0 && age >= ms(opts_.affinity_ttl);
+    if (se.worker >= map.size() || map[se.worker] == affinity_table::no_worker || expired ||
+        table_.peek(se.hash, now_ms) != nullptr) {
+      ++skipped;
+      continue;
     }
-    snapshot::decode_result r = snapshot::decode(bytes, table_.max_keys(), max_workers);
-    if (!r.ok) return "ignored: " + r.error;
-    if (r.doc.hash_key_id != key_fingerprint(sip_)) return "ignored: written with another hash_key";
-    std::unordered_map<std::string_view, std::size_t> by_name;
-    for (std::size_t i = 0; i < specs_.size(); ++i)
-      by_name.emplace(specs_[i].name, i);
-    std::vector<std::uint16_t> map(r.doc.workers.size(), affinity_table::no_worker);
-    for (std::size_t i = 0; i < r.doc.workers.size(); ++i) {
-      auto it = by_name.find(r.doc.workers[i]);
-      if (it != by_name.end()) map[i] = static_cast<std::uint16_t>(it->second);
-    }
-    std::size_t restored = 0, skipped = 0;
-    table_.reserve(table_.size() + r.doc.entries.size());
-    for (const auto& se : r.doc.entries) {
-      const std::uint64_t age =
-          unix_now_ms > se.last_used_unix_ms ? unix_now_ms - se.last_used_unix_ms : 0;
-      const bool expired = opts_.affinity_ttl_ms != 0 && age >= opts_.affinity_ttl_ms;
-      if (se.worker >= map.size() || map[se.worker] == affinity_table::no_worker || expired ||
-          table_.peek(se.hash, now_ms) != nullptr) {
-        ++skipped;
-        continue;
-      }
-      const std::uint64_t last = now_ms > age ? now_ms - age : 0;
-      table_.insert(se.hash, map[se.worker], affinity_table::no_rank, last);
-      ++restored;
-    }
-    std::string status = "restored " + std::to_string(restored) + " keys";
-    if (skipped) status += " (" + std::to_string(skipped) + " skipped)";
-    return status;
-  } catch (const std::exception& ex) {
-    return std::string("ignored: ") + ex.what();
+    const std::uint64_t last = now_ms > age ? now_ms - age : 0;
+    table_.insert(se.hash, map[se.worker], affinity_table::no_rank, last);
+    ++restored;
   }
+  std::string status = "restored " + std::to_string(restored) + " keys";
+  if (skipped) status += " (" + std::to_string(skipped) + " skipped)";
+  return status;
 }
 
 const placement::stats& placement::counters() const noexcept {

@@ -52,8 +52,10 @@
 // A worker coming back from down or stalled starts at the pool's average request rate (its own
 // has decayed to about nothing), so it takes new keys at its ranking share instead of all of them.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -78,25 +80,50 @@ struct worker_spec {
   bool drain = false;
 };
 
+// The placement component's options, with their documented defaults. The config file's
+// `placement:` section is this struct (config/config.hpp embeds it), so a default lives here only.
 struct placement_options {
-  double balance_factor = 1.25;
-  double overload_factor = 2.0;
-  std::uint64_t overload_after_ms = 10'000;
-  std::uint64_t affinity_ttl_ms = 3'600'000;  // 0 = no idle expiry
-  std::size_t max_keys = 1'000'000;
-  double max_moves_per_second = 50.0;  // 0 = drained/overloaded keys never move
-  std::string hash_key;
-  std::uint64_t load_half_life_ms = 10'000;
-  std::uint64_t return_after_ms = 30'000;  // home up this long before displaced keys return
-  double return_per_second = 2.0;          // per pool; 0 = displaced keys never return
+  double balance_factor = 1.25;  // bounded load: new keys go to workers under this x the average
+  double overload_factor = 2.0;  // remembered keys move off a worker above this x the average...
+  std::chrono::milliseconds overload_after{10'000};  // ... for this long (and strained)
+  std::chrono::milliseconds affinity_ttl{
+      3'600'000};                      // idle time before a key is forgotten; 0 = never
+  std::size_t max_keys = 1'000'000;    // LRU cap on remembered keys
+  double max_moves_per_second = 50.0;  // gradual moves (drain, overload); 0 = never move
+  std::string hash_key;                // secret for the keyed hash; the same on every agent
+  std::chrono::milliseconds load_half_life{10'000};  // decay of the agent's own request rates
+  // Sticky home: a key moved off a down worker returns once the worker has been up (neither down
+  // nor stalled) this long, at most return_per_second keys per second per pool (0 = never).
+  std::chrono::milliseconds return_after{30'000};
+  double return_per_second = 2.0;
+
+  bool operator==(const placement_options&) const = default;
 };
 
 enum class reason : std::uint8_t { affinity_hit, new_key, spill, moved, least_loaded, fallback };
 // fallback = no worker of the pool can take the request: the first-ranked worker anyway
 // (HAProxy's own health checks then decide), or worker -1 for an unknown or empty pool.
 // least_loaded = unkeyed pool or empty key.
+inline constexpr int reason_count = 6;
 
 std::string_view to_string(reason r) noexcept;
+
+// Why a ranked worker was passed over for a new key, in the order the checks are made.
+enum class skip : std::uint8_t {
+  none,
+  current,
+  down,
+  drain,
+  no_capacity,
+  stalled,
+  hot,
+  over_bound
+};
+// "current", "down", "drain", "no capacity", "stalled", "hot", "over bound" ("" for none)
+std::string_view to_string(skip s) noexcept;
+
+// What applying a plan does to the key's remembered placement.
+enum class move_cause : std::uint8_t { none, down, removed, drain, overload, returned };
 
 struct decision {
   int worker = -1;
@@ -109,9 +136,41 @@ struct decision {
   int second = -1;             // the second choice (see above); -1 when the pool has no other
 };
 
-// Sorts (oldest first), encodes and writes a snapshot document (temp file + fsync + rename).
-// Thread-safe: touches only its arguments and the file system.
-bool write_snapshot(const std::string& path, snapshot::document doc, std::string* error);
+struct ranked_worker {
+  std::uint16_t worker = 0;  // index into placement::workers()
+  double score = 0;          // rendezvous score (keyed pools; 0 for unkeyed)
+  skip why = skip::none;     // why a new key passed it over (keyed pools; none for unkeyed)
+};
+
+// The whole decision for one request: taken by the const placement::decide(), carried out by
+// placement::place(), printed by placement::explain() — written once. It holds the answer and the
+// change to the remembered placement that comes with it.
+struct plan {
+  enum class store_op : std::uint8_t { keep, insert, update, erase };
+  decision answer;
+  int pool = -1;
+  bool keyed = false;            // an affinity pool and a non-empty key
+  std::uint64_t table_hash = 0;  // the key's affinity-table hash (keyed only)
+  int remembered = -1;           // the worker the key is remembered on; -1 for a new key
+  int home = -1;                 // a displaced key's home worker (Sticky home); -1 otherwise
+  move_cause move = move_cause::none;
+  store_op store = store_op::keep;
+  std::uint16_t stored_rank = 0;   // the entry's rank field after insert/update
+  bool take_move_token = false;    // a gradual move (drain, overload) spends a move token
+  bool take_return_token = false;  // a return home spends one of the pool's tokens
+  // The bounded-load bound for this request in the units of placement::load_of(); NaN when the
+  // pool has no usable capacity.
+  double bound = 0;
+  // Keyed: the pool's workers in the key's rendezvous order, with the reason a new key passed
+  // each over (up to the new-key choice); unkeyed: the members by name. Points into the
+  // placement's scratch: valid until its next decide(), place() or reconfigure().
+  std::span<const ranked_worker> ranking;
+};
+
+// A non-negative duration as unsigned milliseconds (negative counts as 0).
+constexpr std::uint64_t ms(std::chrono::milliseconds d) noexcept {
+  return d.count() > 0 ? static_cast<std::uint64_t>(d.count()) : 0;
+}
 
 class placement {
  public:
@@ -127,12 +186,16 @@ class placement {
   void set_load(std::shared_ptr<const load_view> view);
   void set_load(std::shared_ptr<const load_view> view, std::uint64_t now_ms);
 
-  // Hot path: looks up / assigns the key, records one request on the chosen worker, returns the
-  // decision. Allocation-free on an affinity hit (a new key may grow the table). now_ms must come
-  // from a monotonic clock; a smaller value than before is treated as the previous one.
+  // The decision for one request, without changing anything (const: explain, tests, and the
+  // first half of place()). now_ms below the latest time seen is treated as that time.
+  plan decide(int pool, std::string_view key, std::uint64_t now_ms) const noexcept;
+
+  // Hot path: decide(), then apply the plan — remember or move the key, spend tokens, record one
+  // request on the chosen worker — and return its answer. Allocation-free on an affinity hit (a
+  // new key may grow the table). now_ms must come from a monotonic clock.
   decision place(int pool, std::string_view key, std::uint64_t now_ms) noexcept;
 
-  // The decision place() would take, without changing anything, as one JSON object:
+  // decide() as one JSON object (placement_explain.cpp):
   // {"pool":..,"key_hash":"<16 hex>","ranking":[{"worker":..,"server":..,"score":..,"weight":..,
   //  "capacity":..,"load":..,"state":"healthy","skipped":null|"down"|"drain"|"no capacity"|
   //  "stalled"|"hot"|"over bound"|"current"},...],"bound":..,"remembered":"room3"|null,
@@ -141,6 +204,18 @@ class placement {
   // load and bound are in requests per second per unit of weight x capacity. "skipped" explains,
   // in ranking order, why the workers before the new-key choice were passed over.
   std::string explain(int pool, std::string_view key, std::uint64_t now_ms) const;
+
+  // What decide() saw of a worker at now_ms: its live state and capacity, and its load in
+  // requests per second per unit of weight x capacity (the unit of plan::bound x rate_scale()).
+  struct worker_figures {
+    worker_state state = worker_state::unknown;
+    double weight = 1.0;
+    double capacity = 1.0;
+    double load = 0;  // in decide()'s internal units; x rate_scale(now) = requests per second
+  };
+  worker_figures figures(int worker) const noexcept;
+  // Converts decide()'s internal load units (decayed counts) into requests per second at now_ms.
+  double rate_scale(std::uint64_t now_ms) const noexcept;
 
   // Reload: remembered keys are kept by worker name; keys of workers that disappeared (or changed
   // pool) move as on "down". A different hash_key forgets every remembered key (their hashes
@@ -155,22 +230,19 @@ class placement {
   // Drops up to `limit` idle entries (place() already drops a few per call); for a timer.
   std::size_t expire(std::uint64_t now_ms, std::size_t limit = 1024) noexcept;
 
-  // Persistence (format in snapshot.hpp). save: temp file + fsync + rename (+ fsync of the
-  // directory); false with *error set on failure. load never throws and returns a status:
-  // "restored N keys", "missing", "ignored: truncated", "ignored: version 7 != 1", ...
-  // Ages are carried through the file as Unix times; unix_now_ms = 0 reads the system clock.
-  bool save_snapshot(const std::string& path, std::uint64_t now_ms, std::string* error) const;
-  bool save_snapshot(const std::string& path, std::uint64_t now_ms, std::uint64_t unix_now_ms,
-                     std::string* error) const;
-  // The copy step of save_snapshot alone (cheap, on the owning thread); encode and write it
-  // elsewhere with write_snapshot() so the event loop never waits on msgpack or fsync.
-  snapshot::document snapshot_document(std::uint64_t now_ms, std::uint64_t unix_now_ms = 0) const;
-  std::string load_snapshot(const std::string& path, std::uint64_t now_ms);
-  std::string load_snapshot(const std::string& path, std::uint64_t now_ms,
-                            std::uint64_t unix_now_ms);
+  // Persistence (format in snapshot.hpp); the file I/O is the shell's (agent/persistence.hpp).
+  // Ages travel as Unix times, so the caller passes both clocks. snapshot_document() is the cheap
+  // copy step (slot order; the writer sorts it oldest first). restore() adds the document's
+  // entries whose worker still exists and that have not expired, and returns a status:
+  // "restored N keys (M skipped)" or "ignored: written with another hash_key".
+  snapshot::document snapshot_document(std::uint64_t now_ms, std::uint64_t unix_now_ms) const;
+  std::string restore(const snapshot::document& doc, std::uint64_t now_ms,
+                      std::uint64_t unix_now_ms);
+  // The largest snapshot file worth reading for this table (max_keys entries, 65534 names).
+  std::size_t max_snapshot_bytes() const noexcept;
 
   struct stats {
-    std::uint64_t decisions[6];  // indexed by reason
+    std::uint64_t decisions[reason_count];  // indexed by reason
     std::uint64_t moves_down, moves_drain, moves_overload, moves_removed, evictions_lru,
         evictions_ttl;
     std::uint64_t moves_returned;  // displaced keys back on their home worker
@@ -207,7 +279,6 @@ class placement {
     double return_tokens = 0;            // sticky-home bucket (see above)
     std::uint64_t return_tokens_at_ms = 0;
   };
-  enum class move_kind : std::uint8_t { none, down, removed, drain, overload };
   struct choice {
     int worker = -1;
     int rank = 0;
@@ -232,26 +303,26 @@ class placement {
   pool_sums sums(const pool_rt& p) const noexcept;
   void evaluate_overload(pool_rt& p, std::uint64_t now_ms) noexcept;
   bool overloaded(std::size_t w, std::uint64_t now_ms) const noexcept;
-  move_kind must_move(int pool, std::uint16_t worker, std::uint64_t now_ms) const noexcept;
+  // Why a remembered key must leave its worker now (none: it stays).
+  move_cause must_move(int pool, std::uint16_t worker, std::uint64_t now_ms) const noexcept;
   bool token_available(std::uint64_t now_ms) const noexcept;
   void take_token(std::uint64_t now_ms) noexcept;
-  // Ranks the pool's members for the key into scratch_ (no allocation: reserved).
-  void rank_members(const pool_rt& p, std::uint64_t key_hash) const noexcept;
-  // Ranks the pool's members for the key into scratch_ and picks the first eligible one under
-  // the bound, skipping `exclude`. skipped (optional) gets one reason per rank.
-  choice select(const pool_rt& p, std::uint64_t key_hash, double inc, int exclude,
-                std::vector<const char*>* skipped) const;
+  // placement_decide.cpp. Ranks the pool's members for the key into scratch_ (reserved: no
+  // allocation) and picks the first eligible one under `bound`, skipping `exclude`; records the
+  // skip reason of every rank it passed.
+  choice select(const pool_rt& p, std::uint64_t key_hash, double bound, int exclude,
+                const pool_sums& s) const noexcept;
   // Over the ranking in scratch_: the first worker other than `exclude` that takes new keys,
   // else the next-ranked one after `exclude`; -1 for a pool of one. Sets *rank when not null.
   int second_choice(int exclude, const pool_sums& s, int* rank = nullptr) const noexcept;
   int rank_in_scratch(int worker) const noexcept;  // -1 when absent
   // The home a displaced entry may return to now (ranking in scratch_), or -1; ignores tokens.
-  int return_target(std::uint16_t entry_rank, int current, const pool_sums& s, double inc,
+  int return_target(std::uint16_t entry_rank, int current, const pool_sums& s, double bound,
                     std::uint64_t now_ms) const noexcept;
   bool return_token_available(const pool_rt& p, std::uint64_t now_ms) const noexcept;
   void take_return_token(pool_rt& p, std::uint64_t now_ms) noexcept;
-  int second_least_loaded(const pool_rt& p, int exclude) const noexcept;
-  int least_loaded(const pool_rt& p) const noexcept;
+  int least_loaded(const pool_rt& p, const pool_sums& s, int exclude) const noexcept;
+  void decide_keyed(plan& pl, const pool_rt& p, std::uint64_t now_ms) const noexcept;
   std::uint64_t table_hash(const pool_rt& p, std::uint64_t key_hash) const noexcept {
     return mix64(key_hash ^ p.salt);
   }
@@ -272,7 +343,7 @@ class placement {
   double inc_ = 1.0;
   double tokens_ = 0;
   std::uint64_t tokens_at_ms_ = 0;
-  mutable std::vector<std::pair<double, std::uint16_t>> scratch_;  // reserved: no allocation
+  mutable std::vector<ranked_worker> scratch_;  // reserved for the largest pool: no allocation
   mutable stats stats_{};
 };
 

@@ -1,10 +1,5 @@
 #include "routing/snapshot.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 #include <msgpack.hpp>
 
@@ -318,102 +313,6 @@ decode_result decode(std::string_view bytes, std::size_t max_entries, std::size_
   }
   out.ok = true;
   return out;
-}
-
-bool write_file_atomic(const std::string& path, std::string_view bytes, std::string* error) {
-  auto fail = [&](const std::string& what) {
-    if (error) *error = what + ": " + std::strerror(errno);
-    return false;
-  };
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return fail("open " + tmp);
-  const char* p = bytes.data();
-  std::size_t left = bytes.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int saved = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      errno = saved;
-      return fail("write " + tmp);
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const int saved = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    errno = saved;
-    return fail("fsync " + tmp);
-  }
-  if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    return fail("close " + tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int saved = errno;
-    ::unlink(tmp.c_str());
-    errno = saved;
-    return fail("rename " + tmp + " -> " + path);
-  }
-  // Make the rename itself durable. A failure here leaves a valid file behind: not an error.
-  const auto slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                                     : path.substr(0, slash);
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
-  return true;
-}
-
-read_status read_file(const std::string& path, std::size_t max_bytes, std::string* out,
-                      std::string* error) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return read_status::missing;
-    if (error) *error = std::strerror(errno);
-    return read_status::error;
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    if (error) *error = "not a regular file";
-    ::close(fd);
-    return read_status::error;
-  }
-  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
-    ::close(fd);
-    return read_status::too_large;
-  }
-  out->clear();
-  try {
-    out->resize(static_cast<std::size_t>(st.st_size));
-  } catch (const std::bad_alloc&) {
-    ::close(fd);
-    if (error) *error = "out of memory";
-    return read_status::error;
-  }
-  std::size_t got = 0;
-  while (got < out->size()) {
-    const ssize_t n = ::read(fd, out->data() + got, out->size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      if (error) *error = std::strerror(errno);
-      ::close(fd);
-      return read_status::error;
-    }
-    if (n == 0) break;  // shrank while reading: decode sees the shorter text as truncated
-    got += static_cast<std::size_t>(n);
-  }
-  out->resize(got);
-  ::close(fd);
-  return read_status::ok;
 }
 
 }  // namespace spoa::routing::snapshot

@@ -48,12 +48,4 @@ struct decode_result {
 // worker names is malformed.
 decode_result decode(std::string_view bytes, std::size_t max_entries, std::size_t max_workers);
 
-// Writes `bytes` to path.tmp, fsyncs it, renames it over `path`, fsyncs the directory.
-bool write_file_atomic(const std::string& path, std::string_view bytes, std::string* error);
-
-enum class read_status : std::uint8_t { ok, missing, too_large, error };
-// Reads the whole file if it is at most max_bytes long.
-read_status read_file(const std::string& path, std::size_t max_bytes, std::string* out,
-                      std::string* error);
-
 }  // namespace spoa::routing::snapshot

@@ -46,6 +46,8 @@ struct connection_options {
   // Our ceiling for max-frame-size: bounds frames before HELLO and caps the negotiated size.
   // Values below 256 (the protocol minimum) are raised to 256.
   std::uint32_t max_frame_size = 16380;
+
+  bool operator==(const connection_options&) const = default;
 };
 
 // Counters for metrics; monotonically increasing over the connection's life.

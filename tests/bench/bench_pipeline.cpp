@@ -1,6 +1,6 @@
 // The agent's hot path, step by step and whole, through the real code: spop::connection (frame
-// decode, NOTIFY validation, ACK encode), route_handler, agent::router (route table + placement
-// with the embedded reference config).
+// decode, NOTIFY validation, ACK encode), decision::handler, decision::router (route table +
+// placement with the embedded reference config).
 //
 //   bench_pipeline --benchmark_repetitions=3 --benchmark_display_aggregates_only=true
 //
@@ -21,15 +21,17 @@
 #include <benchmark/benchmark.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
 #include <string>
 #include <vector>
 
-#include "agent/route_handler.hpp"
-#include "agent/router.hpp"
 #include "config/load.hpp"
+#include "decision/handler.hpp"
+#include "decision/router.hpp"
 #include "request_mix.hpp"
 #include "spop/connection.hpp"
 #include "spop/frame.hpp"
@@ -115,9 +117,9 @@ routing::request to_request(const bench::mix_request& r) {
   return {r.method, r.path, r.query, r.user, r.origin};
 }
 
-agent::router& warm_router() {
-  static agent::router* r = [] {
-    auto* rt = new agent::router(config::default_config());
+decision::router& warm_router() {
+  static decision::router* r = [] {
+    auto* rt = new decision::router(config::default_config());
     routing::key_buffer kb;
     for (const auto& m : mix())
       rt->decide(to_request(m), kb, t0_ms);
@@ -127,12 +129,18 @@ agent::router& warm_router() {
 }
 
 // A connection past its HELLO, with its handler.
+std::uint64_t steady_ns() noexcept {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
 struct live_connection {
-  agent::route_handler handler;
+  decision::handler handler;
   spop::connection conn;
   std::string out;
-  explicit live_connection(agent::router& r, bool noop = false)
-      : handler(&r), conn(spop::connection_options{16380}, handler) {
+  explicit live_connection(decision::router& r, bool noop = false)
+      : handler(&r, &steady_ns), conn(spop::connection_options{16380}, handler) {
     handler.set_noop(noop);
     std::string hello;
     spop::encode_haproxy_hello(hello, {"2.0", 16380, "pipelining", "bench", false});

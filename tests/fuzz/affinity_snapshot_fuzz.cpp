@@ -1,20 +1,16 @@
 // libFuzzer target for the affinity snapshot loader (routing/snapshot.hpp and
-// placement::load_snapshot).
+// placement::restore; the file read in front of them is agent/persistence.cpp's).
 //
 // 1. snapshot::decode on the raw bytes, with small limits: never crashes; a success respects the
 //    limits, and re-encoding it decodes to the same document (round trip).
-// 2. placement::load_snapshot on the raw bytes written to a file: never throws, always answers a
-//    status ("restored ..." / "ignored: ..." / "missing").
+// 2. decode with the placement's own limits, then placement::restore, as the agent's loader does:
+//    never throws, always answers a status ("restored ..." / "ignored: ...").
 // 3. When the bytes decode, the same document re-signed with the placement's hash-key
 //    fingerprint is loaded too, so the worker-name mapping, the index checks and the TTL / cap
 //    logic run on hostile entries; the table then stays within max_keys and every decision names
 //    a worker of the pool.
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
@@ -45,7 +41,7 @@ bool same(const snapshot::document& a, const snapshot::document& b) {
 placement make_placement() {
   placement_options o;
   o.max_keys = max_entries / 2;  // smaller than a full snapshot: the cap is exercised
-  o.affinity_ttl_ms = 3'600'000;
+  o.affinity_ttl = std::chrono::milliseconds{3'600'000};
   o.hash_key = "fuzz";
   return placement({{"room", true}},
                    {{"room1", "room1", 0, 1.0, false},
@@ -54,31 +50,16 @@ placement make_placement() {
                    o);
 }
 
-void check_load(placement& p, const std::string& path) {
-  const std::string st = p.load_snapshot(path, 1'000, unix_now);
-  if (st.rfind("restored ", 0) != 0 && st.rfind("ignored: ", 0) != 0 && st != "missing")
-    __builtin_trap();
+void check_load(placement& p, std::string_view bytes) {
+  const snapshot::decode_result r =
+      snapshot::decode(bytes, p.table().max_keys(), affinity_table::no_worker);
+  const std::string st = r.ok ? p.restore(r.doc, 1'000, unix_now) : "ignored: " + r.error;
+  if (st.rfind("restored ", 0) != 0 && st.rfind("ignored: ", 0) != 0) __builtin_trap();
   if (p.table().size() > max_entries / 2) __builtin_trap();
   for (const char* key : {"!a:x", "!b:x", "!c:x"}) {
     const decision d = p.place(0, key, 2'000);
     if (d.worker < 0 || d.worker > 2) __builtin_trap();
   }
-}
-
-const std::string& temp_path() {
-  static const std::string path = [] {
-    const char* dir = std::getenv("TMPDIR");
-    return std::string(dir && *dir ? dir : "/tmp") + "/spoa-fuzz-snapshot-" +
-           std::to_string(::getpid());
-  }();
-  return path;
-}
-
-bool write_raw(const std::string& path, std::string_view bytes) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return false;
-  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  return std::fclose(f) == 0 && ok;
 }
 
 }  // namespace
@@ -96,20 +77,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     __builtin_trap();  // a refusal always says why
   }
 
-  const std::string& path = temp_path();
-  if (!write_raw(path, bytes)) return 0;
   {
     placement p = make_placement();
-    check_load(p, path);
+    check_load(p, bytes);
   }
   if (r.ok) {
     snapshot::document doc = r.doc;
     doc.hash_key_id = key_fingerprint(derive_sip_key("fuzz"));
-    if (write_raw(path, snapshot::encode(doc))) {
-      placement p = make_placement();
-      check_load(p, path);
-    }
+    placement p = make_placement();
+    check_load(p, snapshot::encode(doc));
   }
-  std::remove(path.c_str());
   return 0;
 }

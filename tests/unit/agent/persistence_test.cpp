@@ -12,6 +12,7 @@
 #include <random>
 #include <string>
 
+#include "agent/persistence.hpp"
 #include "routing/placement.hpp"
 
 namespace spoa::routing {
@@ -73,13 +74,13 @@ TEST_F(SnapshotFile, RoundTripRestoresEveryKeyOnItsWorker) {
     first[static_cast<std::size_t>(i)] =
         a.place(0, room(i), t0 + static_cast<std::uint64_t>(i)).worker;
   std::string err;
-  ASSERT_TRUE(a.save_snapshot(path_, t0 + 1000, unix0, &err)) << err;
+  ASSERT_TRUE(spoa::agent::save_snapshot(a, path_, t0 + 1000, unix0, &err)) << err;
   EXPECT_FALSE(std::filesystem::exists(path_ + ".tmp"));
 
   // Another process: different steady clock, same wall clock 10 s later, workers listed in
   // another order (the snapshot maps by name).
   placement b({{"room", true}}, workers({"room4", "room3", "room2", "room1"}), options());
-  EXPECT_EQ(b.load_snapshot(path_, 42'000, unix0 + 10'000), "restored 1000 keys");
+  EXPECT_EQ(spoa::agent::load_snapshot(b, path_, 42'000, unix0 + 10'000), "restored 1000 keys");
   for (int i = 0; i < 1000; ++i) {
     const decision d = b.place(0, room(i), 42'001);
     ASSERT_EQ(d.why, reason::affinity_hit);
@@ -93,7 +94,7 @@ TEST_F(SnapshotFile, FileHasTheDocumentedLayout) {
   placement a({{"room", true}}, workers({"room1", "room2"}), options());
   a.place(0, room(1), t0);
   a.place(0, room(2), t0 + 500);
-  ASSERT_TRUE(a.save_snapshot(path_, t0 + 1000, unix0, nullptr));
+  ASSERT_TRUE(spoa::agent::save_snapshot(a, path_, t0 + 1000, unix0, nullptr));
   const std::string bytes = read();
   msgpack::object_handle oh = msgpack::unpack(bytes.data(), bytes.size());
   std::map<std::string, msgpack::object> m;
@@ -112,16 +113,17 @@ TEST_F(SnapshotFile, FileHasTheDocumentedLayout) {
 
 TEST_F(SnapshotFile, MissingFileIsReported) {
   placement p({{"room", true}}, workers({"room1"}), options());
-  EXPECT_EQ(p.load_snapshot(path_, t0, unix0), "missing");
+  EXPECT_EQ(spoa::agent::load_snapshot(p, path_, t0, unix0), "missing");
 }
 
 TEST_F(SnapshotFile, AnotherHashKeyIsIgnored) {
   placement a({{"room", true}}, workers({"room1", "room2"}), options("key-a"));
   for (int i = 0; i < 10; ++i)
     a.place(0, room(i), t0);
-  ASSERT_TRUE(a.save_snapshot(path_, t0, unix0, nullptr));
+  ASSERT_TRUE(spoa::agent::save_snapshot(a, path_, t0, unix0, nullptr));
   placement b({{"room", true}}, workers({"room1", "room2"}), options("key-b"));
-  EXPECT_EQ(b.load_snapshot(path_, t0, unix0), "ignored: written with another hash_key");
+  EXPECT_EQ(spoa::agent::load_snapshot(b, path_, t0, unix0),
+            "ignored: written with another hash_key");
   EXPECT_EQ(b.counters().entries, 0u);
 }
 
@@ -141,7 +143,7 @@ TEST_F(SnapshotFile, AnotherVersionIsIgnored) {
   pk.pack_array(0);
   write(std::string_view(buf.data(), buf.size()));
   placement p({{"room", true}}, workers({"room1"}), options());
-  EXPECT_EQ(p.load_snapshot(path_, t0, unix0), "ignored: version 7 != 1");
+  EXPECT_EQ(spoa::agent::load_snapshot(p, path_, t0, unix0), "ignored: version 7 != 1");
 }
 
 TEST_F(SnapshotFile, ForeignDocumentIsIgnored) {
@@ -149,18 +151,19 @@ TEST_F(SnapshotFile, ForeignDocumentIsIgnored) {
   msgpack::pack(buf, std::map<std::string, int>{{"format", 1}});
   write(std::string_view(buf.data(), buf.size()));
   placement p({{"room", true}}, workers({"room1"}), options());
-  EXPECT_EQ(p.load_snapshot(path_, t0, unix0), "ignored: malformed: expected a string");
+  EXPECT_EQ(spoa::agent::load_snapshot(p, path_, t0, unix0),
+            "ignored: malformed: expected a string");
   msgpack::sbuffer buf2;
   msgpack::pack(buf2, std::map<std::string, std::string>{{"format", "something-else"}});
   write(std::string_view(buf2.data(), buf2.size()));
-  EXPECT_EQ(p.load_snapshot(path_, t0, unix0), "ignored: not an affinity snapshot");
+  EXPECT_EQ(spoa::agent::load_snapshot(p, path_, t0, unix0), "ignored: not an affinity snapshot");
 }
 
 TEST_F(SnapshotFile, TruncatedAtEveryByteIsIgnored) {
   placement a({{"room", true}}, workers({"room1", "room2", "room3"}), options());
   for (int i = 0; i < 20; ++i)
     a.place(0, room(i), t0);
-  ASSERT_TRUE(a.save_snapshot(path_, t0, unix0, nullptr));
+  ASSERT_TRUE(spoa::agent::save_snapshot(a, path_, t0, unix0, nullptr));
   const std::string bytes = read();
   for (std::size_t n = 0; n < bytes.size(); ++n) {
     const auto r = snapshot::decode(std::string_view(bytes).substr(0, n), 1000, 100);
@@ -171,12 +174,12 @@ TEST_F(SnapshotFile, TruncatedAtEveryByteIsIgnored) {
   for (std::size_t n = 0; n < bytes.size(); n += 7) {
     write(std::string_view(bytes).substr(0, n));
     placement p({{"room", true}}, workers({"room1", "room2", "room3"}), options());
-    ASSERT_EQ(p.load_snapshot(path_, t0, unix0), "ignored: truncated") << n;
+    ASSERT_EQ(spoa::agent::load_snapshot(p, path_, t0, unix0), "ignored: truncated") << n;
     ASSERT_EQ(p.counters().entries, 0u);
   }
   write(bytes + "x");
   placement p({{"room", true}}, workers({"room1", "room2", "room3"}), options());
-  EXPECT_EQ(p.load_snapshot(path_, t0, unix0),
+  EXPECT_EQ(spoa::agent::load_snapshot(p, path_, t0, unix0),
             "ignored: malformed: trailing bytes after the snapshot");
 }
 
@@ -192,7 +195,7 @@ TEST_F(SnapshotFile, RandomGarbageAndBitFlipsNeverCrash) {
   placement a({{"room", true}}, workers({"room1", "room2"}), options());
   for (int i = 0; i < 20; ++i)
     a.place(0, room(i), t0);
-  ASSERT_TRUE(a.save_snapshot(path_, t0, unix0, nullptr));
+  ASSERT_TRUE(spoa::agent::save_snapshot(a, path_, t0, unix0, nullptr));
   const std::string good = read();
   for (int round = 0; round < 500; ++round) {
     std::string bad = good;
@@ -204,7 +207,7 @@ TEST_F(SnapshotFile, RandomGarbageAndBitFlipsNeverCrash) {
     EXPECT_LE(r.doc.entries.size(), 1000u);
     write(bad);
     placement p({{"room", true}}, workers({"room1", "room2"}), options());
-    const std::string status = p.load_snapshot(path_, t0, unix0);
+    const std::string status = spoa::agent::load_snapshot(p, path_, t0, unix0);
     EXPECT_FALSE(status.empty());
     EXPECT_LE(p.counters().entries, 20u);
     for (int i = 0; i < 20; ++i)
@@ -212,7 +215,7 @@ TEST_F(SnapshotFile, RandomGarbageAndBitFlipsNeverCrash) {
   }
   write("\xdd\xff\xff\xff\xff");  // an array header claiming 4 billion items
   placement p({{"room", true}}, workers({"room1", "room2"}), options());
-  EXPECT_EQ(p.load_snapshot(path_, t0, unix0), "ignored: malformed: expected a map");
+  EXPECT_EQ(spoa::agent::load_snapshot(p, path_, t0, unix0), "ignored: malformed: expected a map");
 }
 
 TEST_F(SnapshotFile, HugeCountsAreRejectedBeforeAllocating) {
@@ -242,7 +245,7 @@ TEST_F(SnapshotFile, BoundsAreApplied) {
   placement a({{"room", true}}, workers({"room1", "room2", "gone"}), options());
   for (int i = 0; i < 100; ++i)
     a.place(0, room(i), t0 + static_cast<std::uint64_t>(i) * 10);
-  ASSERT_TRUE(a.save_snapshot(path_, t0 + 1000, unix0, nullptr));
+  ASSERT_TRUE(spoa::agent::save_snapshot(a, path_, t0 + 1000, unix0, nullptr));
   // Fewer slots than entries: the newest are kept. A worker that no longer exists: skipped.
   placement_options o = options();
   o.max_keys = 30;
@@ -255,8 +258,9 @@ TEST_F(SnapshotFile, BoundsAreApplied) {
     gone += was[static_cast<std::size_t>(i)] == "gone";
   }
   ASSERT_GT(gone, 0u);
-  EXPECT_EQ(b.load_snapshot(path_, t0, unix0), "restored " + std::to_string(30 - gone) + " keys (" +
-                                                   std::to_string(gone) + " skipped)");
+  EXPECT_EQ(
+      spoa::agent::load_snapshot(b, path_, t0, unix0),
+      "restored " + std::to_string(30 - gone) + " keys (" + std::to_string(gone) + " skipped)");
   EXPECT_EQ(b.counters().entries, 30 - gone);
   for (int i = 70; i < 100; ++i) {
     const decision d = b.place(0, room(i), t0 + 1);
@@ -270,21 +274,23 @@ TEST_F(SnapshotFile, BoundsAreApplied) {
 
 TEST_F(SnapshotFile, EntriesOlderThanTheTtlAreDropped) {
   placement_options o = options();
-  o.affinity_ttl_ms = 60'000;
+  o.affinity_ttl = std::chrono::milliseconds{60'000};
   placement a({{"room", true}}, workers({"room1", "room2"}), o);
   a.place(0, room(1), t0);
   a.place(0, room(2), t0 + 30'000);
-  ASSERT_TRUE(a.save_snapshot(path_, t0 + 30'000, unix0, nullptr));
+  ASSERT_TRUE(spoa::agent::save_snapshot(a, path_, t0 + 30'000, unix0, nullptr));
   placement b({{"room", true}}, workers({"room1", "room2"}), o);
   // 40 s later: room 1 is 70 s idle (dropped), room 2 is 40 s idle (kept, 20 s left).
-  EXPECT_EQ(b.load_snapshot(path_, 100, unix0 + 40'000), "restored 1 keys (1 skipped)");
+  EXPECT_EQ(spoa::agent::load_snapshot(b, path_, 100, unix0 + 40'000),
+            "restored 1 keys (1 skipped)");
   EXPECT_EQ(b.place(0, room(2), 100 + 19'999).why, reason::affinity_hit);
 }
 
 TEST_F(SnapshotFile, SaveReportsAnUnwritableDirectory) {
   placement a({{"room", true}}, workers({"room1"}), options());
   std::string err;
-  EXPECT_FALSE(a.save_snapshot((dir_ / "no/such/dir/file").string(), t0, unix0, &err));
+  EXPECT_FALSE(
+      spoa::agent::save_snapshot(a, (dir_ / "no/such/dir/file").string(), t0, unix0, &err));
   EXPECT_NE(err.find("open"), std::string::npos) << err;
 }
 

@@ -1,17 +1,18 @@
-// The router glue: route table + placement + the mapping between config workers (all of them,
-// scraped or not) and placement workers (only those in a pool).
+// The decision library's router: route table + placement over one worker index space (config
+// workers, scraped or not, pooled or not).
 
 #include <gtest/gtest.h>
 
 #include <set>
 #include <string>
 
-#include "agent/router.hpp"
 #include "config/load.hpp"
+#include "decision/router.hpp"
+#include "routing/json.hpp"
 
 namespace {
 
-using spoa::agent::router;
+using spoa::decision::router;
 using spoa::routing::key_buffer;
 using spoa::routing::request;
 
@@ -156,7 +157,7 @@ TEST(Router, ExplainIsOneJsonObjectWithTheRule) {
 }
 
 TEST(Router, JsonEscape) {
-  EXPECT_EQ(spoa::agent::json_escape("a\"b\\c\n\x01"), "a\\\"b\\\\c\\n\\u0001");
+  EXPECT_EQ(spoa::routing::json::escape("a\"b\\c\n\x01"), "a\\\"b\\\\c\\n\\u0001");
 }
 
 }  // namespace

@@ -290,7 +290,8 @@ TEST(LoadModel, DownFromUnknownWithoutAnySuccess) {
 // keys stay); once it has not run for stall_down_after it is down.
 TEST(LoadModel, BlockedReactorIsStalledAtOnceAndDownWhenItPersists) {
   options o = exact();
-  o.blocked_reactor_seconds = 2.0;  // the default is 10 s; 2 s keeps the timeline short
+  o.reactor_stall_after =
+      std::chrono::milliseconds{2000};  // the default is 10 s; 2 s keeps the timeline short
   model m(o, std::vector<std::string>{"room1"});
   fake_worker w;
   m.on_success(0, w.s, 0, 0);
@@ -411,7 +412,7 @@ TEST(LoadModel, StalledWorkerThatAnswersIsBackAtOnce) {
 TEST(LoadModel, TimeoutsCountTowardDownAfterFailures) {
   options o = exact();
   o.down_after_failures = 2;
-  o.stall_down_after_ms = 60'000;
+  o.stall_down_after = std::chrono::milliseconds{60'000};
   model m(o, 1);
   fake_worker w;
   m.on_success(0, w.s, 0, 0);

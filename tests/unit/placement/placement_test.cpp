@@ -292,7 +292,7 @@ TEST(Placement, DrainMovesKeysGraduallyAtTheConfiguredRate) {
 
 TEST(Placement, PersistentOverloadMovesKeysAfterTheDelay) {
   placement_options o = test_options();
-  o.overload_after_ms = 5000;
+  o.overload_after = std::chrono::milliseconds{5000};
   o.max_moves_per_second = 1000;
   placement p = make(4, o);
   std::vector<int> first(400);
@@ -332,7 +332,7 @@ TEST(Placement, RateImbalanceAloneIsNotOverload) {
 
 TEST(Placement, IdleKeysExpireAfterTheTtl) {
   placement_options o = test_options();
-  o.affinity_ttl_ms = 60'000;
+  o.affinity_ttl = std::chrono::milliseconds{60'000};
   placement p = make(4, o);
   p.place(0, room(1), t0);
   EXPECT_EQ(p.place(0, room(1), t0 + 59'999).why, reason::affinity_hit);

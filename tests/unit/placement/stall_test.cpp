@@ -33,7 +33,7 @@ placement_options opts() {
   placement_options o;
   o.hash_key = "stall-test-key";
   o.balance_factor = 1e9;  // no load pressure unless a test asks for it
-  o.return_after_ms = 10'000;
+  o.return_after = std::chrono::milliseconds{10'000};
   o.return_per_second = 2;  // burst 2, then one per 500 ms
   return o;
 }
