@@ -8,7 +8,8 @@ backend the agent's route table chooses for the same request (`synapse-spoa rout
 
 The corpus: every row of tests/unit/routing/test_corpus.cpp (parsed from the C++ source), plus
 one sample path for every expansion of every default rule's pattern (`synapse-spoa routes`), so a
-new rule is covered without a new corpus row.
+new rule is covered without a new corpus row, plus probes of every client API version prefix the
+ACLs accept (PROBE_TAILS: keep them in step with the ACLs' endpoints by hand).
 
 The fallback is deliberately coarser than the agent: it may send a request to synapse_main (which
 serves every endpoint) where the agent picks a worker pool. Each such difference is an explicit
