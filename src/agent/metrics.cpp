@@ -134,9 +134,8 @@ void agent_metrics::update_load(const load::model& model) {
   for (std::size_t i = 0; i < st.worker_names.size(); ++i) {
     const auto& s = model.status(i);
     auto& g = st.workers[i];
-    g.cpu.store(s.cpu, std::memory_order_relaxed);
-    g.lag.store(s.reactor_lag, std::memory_order_relaxed);
-    g.in_flight.store(s.in_flight, std::memory_order_relaxed);
+    for (std::size_t k = 0; k < std::size(load::signals); ++k)
+      g.signal[k].store(s.*load::signals[k].value, std::memory_order_relaxed);
     g.capacity.store(s.capacity, std::memory_order_relaxed);
     g.scrape_seconds.store(s.last_scrape_seconds, std::memory_order_relaxed);
     g.scrapes_ok.store(s.scrapes_ok, std::memory_order_relaxed);
@@ -283,13 +282,12 @@ std::vector<MetricFamily> agent_metrics::Collect() const {
   }
   out.push_back(std::move(keys));
 
-  auto cpu = family("synapse_spoa_worker_cpu_cores",
-                    "Scraped CPU use of each worker (EWMA, cores).", MetricType::Gauge);
-  auto lag = family("synapse_spoa_worker_reactor_lag_seconds",
-                    "Scraped mean reactor tick time of each worker (EWMA).", MetricType::Gauge);
-  auto inflight =
-      family("synapse_spoa_worker_in_flight_requests",
-             "Scraped in-flight requests of each worker (long-polls excluded).", MetricType::Gauge);
+  // One gauge family per exported load signal (load::signals), in the table's order.
+  std::vector<MetricFamily> signal_families;
+  for (const auto& sig : load::signals) {
+    signal_families.push_back(family("synapse_spoa_worker_" + std::string(sig.metric),
+                                     std::string(sig.help), MetricType::Gauge));
+  }
   auto cap = family("synapse_spoa_worker_capacity",
                     "Live capacity factor placement applies to each worker (1 = nominal).",
                     MetricType::Gauge);
@@ -304,9 +302,8 @@ std::vector<MetricFamily> agent_metrics::Collect() const {
   for (std::size_t i = 0; i < st->worker_names.size(); ++i) {
     const auto& w = st->worker_names[i];
     const auto& g = st->workers[i];
-    add_gauge(cpu, {{"worker", w}}, read(g.cpu));
-    add_gauge(lag, {{"worker", w}}, read(g.lag));
-    add_gauge(inflight, {{"worker", w}}, read(g.in_flight));
+    for (std::size_t k = 0; k < signal_families.size(); ++k)
+      add_gauge(signal_families[k], {{"worker", w}}, read(g.signal[k]));
     add_gauge(cap, {{"worker", w}}, read(g.capacity));
     const int s = g.state.load(std::memory_order_relaxed);
     for (int k = 0; k < routing::worker_state_count; ++k)
@@ -319,7 +316,9 @@ std::vector<MetricFamily> agent_metrics::Collect() const {
     add_counter(sok, {{"result", "failed"}, {"worker", w}}, read(g.scrapes_failed));
     add_gauge(slast, {{"worker", w}}, read(g.last_success));
   }
-  for (auto* f : {&cpu, &lag, &inflight, &cap, &state_f, &sdur, &sok, &slast})
+  for (std::size_t k = 0; k < signal_families.size(); ++k)
+    if (!load::signals[k].metric.empty()) out.push_back(std::move(signal_families[k]));
+  for (auto* f : {&cap, &state_f, &sdur, &sok, &slast})
     out.push_back(std::move(*f));
   return out;
 }

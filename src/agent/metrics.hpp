@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,7 +62,9 @@ class agent_metrics final : public prometheus::Collectable,
     std::unique_ptr<counter[]> decisions;  // slot * k_reasons + reason
     std::vector<std::string> worker_names;
     struct worker_gauges {
-      std::atomic<double> cpu{0}, lag{0}, in_flight{0}, capacity{1}, scrape_seconds{0};
+      // One per row of load::signals, in its order.
+      std::array<std::atomic<double>, std::size(load::signals)> signal{};
+      std::atomic<double> capacity{1}, scrape_seconds{0};
       std::atomic<double> last_success{0};
       counter scrapes_failed{0}, scrapes_ok{0};
       std::atomic<int> state{0};

@@ -28,6 +28,35 @@ struct scrape {
   double notifier_listeners = nan;
 };
 
+// Which samples fill which scrape field: the one table extract() reads (extract.cpp walks it; a
+// new signal adds a row here and a field above). Families not listed are skipped by name, without
+// being decoded.
+struct scraped_family {
+  enum class fold : unsigned char {
+    last,        // the last sample's value
+    sum,         // Σ over the family's series (NaN until one is seen)
+    sum_active,  // Σ of positive finite values, long-poll servlets excluded (in_flight)
+  };
+  std::string_view family;
+  double scrape::*field;
+  fold how = fold::last;
+  std::string_view label = {};  // non-empty: only series whose label `label` is `label_value`
+  std::string_view label_value = {};
+};
+
+inline constexpr scraped_family scraped_families[] = {
+    {"process_cpu_seconds_total", &scrape::cpu_seconds},
+    {"process_start_time_seconds", &scrape::start_time},
+    {"python_twisted_reactor_tick_time_sum", &scrape::tick_sum, scraped_family::fold::sum},
+    {"python_twisted_reactor_tick_time_count", &scrape::tick_count, scraped_family::fold::sum},
+    {"synapse_http_server_in_flight_requests_count", &scrape::in_flight,
+     scraped_family::fold::sum_active},
+    {"synapse_storage_schedule_time_sum", &scrape::sched_sum, scraped_family::fold::sum},
+    {"synapse_storage_schedule_time_count", &scrape::sched_count, scraped_family::fold::sum},
+    {"python_twisted_reactor_last_seen", &scrape::reactor_last_seen},
+    {"synapse_notifier_listeners", &scrape::notifier_listeners, scraped_family::fold::sum},
+};
+
 struct extract_result {
   bool ok = false;
   scrape value;

@@ -65,54 +65,78 @@ model::model(const model& previous, options opts, std::vector<std::string> names
 void model::take_deltas(worker& w, const scrape& s, std::uint64_t now_ms) {
   worker_status& st = w.status;
   const double alpha = std::clamp(opts_.ewma_alpha, 1e-6, 1.0);
+  bool deltas = false;
+  double dt = 0;
   if (w.has_prev) {
     const bool restarted =
         finite(s.start_time) && finite(w.prev.start_time) && s.start_time != w.prev.start_time;
-    const double dt = now_ms > w.prev_ms ? static_cast<double>(now_ms - w.prev_ms) / 1000.0 : 0.0;
-    if (!restarted && dt > 0) {
-      const double cpu = increase(w.prev.cpu_seconds, s.cpu_seconds);
-      if (finite(cpu)) ewma(st.cpu, cpu / dt, alpha);
-      const double ticks = increase(w.prev.tick_count, s.tick_count);
-      const double tick_time = increase(w.prev.tick_sum, s.tick_sum);
-      if (finite(ticks) && finite(tick_time) && ticks > 0) {
-        ewma(st.reactor_lag, tick_time / ticks, alpha);
+    dt = now_ms > w.prev_ms ? static_cast<double>(now_ms - w.prev_ms) / 1000.0 : 0.0;
+    deltas = !restarted && dt > 0;
+  }
+  for (const signal_def& sig : signals) {
+    double& x = st.*sig.value;
+    switch (sig.how) {
+      case signal_def::derive::level:
+        if (finite(s.*sig.a)) ewma(x, s.*sig.a, alpha);
+        break;
+      case signal_def::derive::ratio:
+        if (finite(s.*sig.a) && finite(s.*sig.b) && s.*sig.b > 0)
+          ewma(x, s.*sig.a / s.*sig.b, alpha);
+        break;
+      case signal_def::derive::rate: {
+        if (!deltas) break;
+        const double d = increase(w.prev.*sig.a, s.*sig.a);
+        if (finite(d)) ewma(x, d / dt, alpha);
+        break;
       }
-      const double scheds = increase(w.prev.sched_count, s.sched_count);
-      const double sched_time = increase(w.prev.sched_sum, s.sched_sum);
-      if (finite(scheds) && finite(sched_time) && scheds > 0) {
-        ewma(st.db_wait, sched_time / scheds, alpha);
+      case signal_def::derive::mean: {
+        if (!deltas) break;
+        const double n = increase(w.prev.*sig.b, s.*sig.b);
+        const double sum = increase(w.prev.*sig.a, s.*sig.a);
+        if (finite(n) && finite(sum) && n > 0) ewma(x, sum / n, alpha);
+        break;
       }
     }
   }
   w.prev = s;
   w.prev_ms = now_ms;
   w.has_prev = true;
-  if (finite(s.in_flight)) ewma(st.in_flight, s.in_flight, alpha);
+}
+
+bool model::used(const signal_def& sig) const {
+  return sig.hot != nullptr && (!sig.optional || opts_.*sig.hot > 0);
+}
+
+double model::cool_of(const signal_def& sig) const {
+  const double cool = opts_.*sig.cool;
+  return sig.optional && cool <= 0 ? 0.75 * opts_.*sig.hot : cool;
 }
 
 worker_state model::evaluate(const worker& w) const {
   const worker_status& st = w.status;
-  if (std::isnan(st.cpu) && std::isnan(st.reactor_lag)) return worker_state::unknown;
-  const bool use_in_flight = opts_.hot_in_flight > 0;
-  const double cool_in_flight =
-      opts_.cool_in_flight > 0 ? opts_.cool_in_flight : 0.75 * opts_.hot_in_flight;
+  // No value yet from any signal that is always used (cpu, lag): nothing to judge by.
+  bool any = false;
+  for (const signal_def& sig : signals)
+    if (used(sig) && !sig.optional && !std::isnan(st.*sig.value)) any = true;
+  if (!any) return worker_state::unknown;
   // NaN compares false: an absent signal neither heats nor keeps hot.
-  const bool hot_now = st.cpu >= opts_.hot_cpu || st.reactor_lag >= opts_.hot_reactor_lag ||
-                       (use_in_flight && st.in_flight >= opts_.hot_in_flight);
-  const bool cool_now = !(st.cpu > opts_.cool_cpu) && !(st.reactor_lag > opts_.cool_reactor_lag) &&
-                        !(use_in_flight && st.in_flight > cool_in_flight);
+  bool hot_now = false, cool_now = true;
+  for (const signal_def& sig : signals) {
+    if (!used(sig)) continue;
+    const double v = st.*sig.value;
+    if (v >= opts_.*sig.hot) hot_now = true;
+    if (v > cool_of(sig)) cool_now = false;
+  }
   if (w.health == worker_state::hot) return cool_now ? worker_state::healthy : worker_state::hot;
   return hot_now ? worker_state::hot : worker_state::healthy;
 }
 
 double model::utilisation(const worker_status& st) const {
   double u = 0;
-  if (finite(st.cpu) && opts_.hot_cpu > 0) u = std::max(u, st.cpu / opts_.hot_cpu);
-  if (finite(st.reactor_lag) && opts_.hot_reactor_lag > 0) {
-    u = std::max(u, st.reactor_lag / opts_.hot_reactor_lag);
-  }
-  if (finite(st.in_flight) && opts_.hot_in_flight > 0) {
-    u = std::max(u, st.in_flight / opts_.hot_in_flight);
+  for (const signal_def& sig : signals) {
+    if (!used(sig)) continue;
+    const double v = st.*sig.value, hot = opts_.*sig.hot;
+    if (finite(v) && hot > 0) u = std::max(u, v / hot);
   }
   return u;
 }
@@ -307,10 +331,15 @@ std::string model::describe(const worker& w, worker_state from, std::uint64_t no
     out += "no successful scrape for " +
            fixed(static_cast<double>(now_ms - st.last_success_ms) / 1000.0, 1) + " s";
   } else {
-    out += "cpu " + (finite(st.cpu) ? fixed(st.cpu, 2) : std::string("n/a"));
-    out +=
-        ", lag " + (finite(st.reactor_lag) ? fixed(st.reactor_lag, 3) + " s" : std::string("n/a"));
-    out += ", in flight " + (finite(st.in_flight) ? fixed(st.in_flight, 1) : std::string("n/a"));
+    bool first = true;
+    for (const signal_def& sig : signals) {
+      if (!sig.always_shown && !used(sig)) continue;
+      const double v = st.*sig.value;
+      out += first ? "" : ", ";
+      first = false;
+      out += std::string(sig.name) + " " +
+             (finite(v) ? fixed(v, sig.decimals) + std::string(sig.unit) : std::string("n/a"));
+    }
     if (!st.last_error.empty()) out += ", " + st.last_error;
   }
   out += ")";

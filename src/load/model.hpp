@@ -130,6 +130,51 @@ struct worker_status {
   std::uint64_t stalled_since_ms = 0;  // when it last showed life, while `stalled`
 };
 
+// Every load signal in one table: how it is derived from scrapes, where its smoothed value lives,
+// what makes it hot, how it is reported. model.cpp (smoothing, state, capacity, change messages)
+// and the agent's /metrics (one gauge per exported signal) walk it; a new signal is a row here, a
+// status field and, if it has thresholds, two options above, its scrape rows in extract.hpp, and
+// the options' YAML keys (config/sections.cpp, default_config.yaml).
+struct signal_def {
+  enum class derive : unsigned char {
+    level,  // a's value on the latest scrape (a gauge)
+    rate,   // Δa / Δt over two scrapes (a counter), per second
+    mean,   // Δa / Δb over two scrapes (a histogram's sum and count); needs Δb > 0
+    ratio,  // a / b on the latest scrape (two gauges); needs b > 0
+  };
+  std::string_view name;  // in change messages, e.g. "cpu"
+  derive how;
+  double scrape::*a;
+  double scrape::*b;               // mean and ratio only
+  double worker_status::*value;    // the EWMA
+  double options::*hot = nullptr;  // null: reported only, never makes a worker hot
+  double options::*cool = nullptr;
+  // An optional signal (hot == 0 turns it off; cool == 0 is 0.75 x hot); else always used.
+  bool optional = false;
+  // Change messages: "NAME VALUE UNIT" with this many decimals, always, or only while used.
+  int decimals = 2;
+  std::string_view unit = {};
+  bool always_shown = false;
+  // The agent's gauge synapse_spoa_worker_<metric> (empty: not exported) and its help text.
+  std::string_view metric = {};
+  std::string_view help = {};
+};
+
+inline constexpr signal_def signals[] = {
+    {"cpu", signal_def::derive::rate, &scrape::cpu_seconds, nullptr, &worker_status::cpu,
+     &options::hot_cpu, &options::cool_cpu, false, 2, "", true, "cpu_cores",
+     "Scraped CPU use of each worker (EWMA, cores)."},
+    {"lag", signal_def::derive::mean, &scrape::tick_sum, &scrape::tick_count,
+     &worker_status::reactor_lag, &options::hot_reactor_lag, &options::cool_reactor_lag, false, 3,
+     " s", true, "reactor_lag_seconds", "Scraped mean reactor tick time of each worker (EWMA)."},
+    {"in flight", signal_def::derive::level, &scrape::in_flight, nullptr, &worker_status::in_flight,
+     &options::hot_in_flight, &options::cool_in_flight, true, 1, "", true, "in_flight_requests",
+     "Scraped in-flight requests of each worker (long-polls excluded)."},
+    {"db wait", signal_def::derive::mean, &scrape::sched_sum, &scrape::sched_count,
+     &worker_status::db_wait, nullptr, nullptr, false, 4, " s", false, "db_wait_seconds",
+     "Scraped mean wait for a database connection per query of each worker (EWMA)."},
+};
+
 // Not thread-safe: one owner (the scraper's strand) calls everything; placement only sees the
 // published snapshots, which are immutable.
 class model {
@@ -183,6 +228,9 @@ class model {
 
   void take_deltas(worker& w, const scrape& s, std::uint64_t now_ms);
   routing::worker_state evaluate(const worker& w) const;
+  // A signal takes part in state and capacity: it has thresholds and, if optional, hot > 0.
+  bool used(const signal_def& sig) const;
+  double cool_of(const signal_def& sig) const;
   double utilisation(const worker_status& st) const;
   double healthy_capacity(const worker_status& st) const;
   void refresh(worker& w);
