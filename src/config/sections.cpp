@@ -49,7 +49,7 @@ void loader::read_load(const field& f, load& l) const {
       f, {"scrape_interval", "scrape_timeout", "max_body_bytes", "ewma_alpha", "hot_cpu",
           "cool_cpu", "hot_reactor_lag", "cool_reactor_lag", "down_after_failures", "stale_after",
           "stall_down_after", "reactor_stall_after", "hot_in_flight", "cool_in_flight",
-          "capacity_knee", "capacity_at_hot", "hot_capacity"});
+          "hot_db_busy", "cool_db_busy", "capacity_knee", "capacity_at_hot", "hot_capacity"});
   using std::chrono::milliseconds;
   if (const field* x = m.find("scrape_interval")) {
     l.scrape_interval = read_duration(*x);
@@ -123,6 +123,12 @@ void loader::read_load(const field& f, load& l) const {
     l.cool_in_flight = read_double_in(*x, 0, false, 1e6);
     if (l.hot_in_flight > 0 && l.cool_in_flight > l.hot_in_flight)
       fail_value(*x, "must be <= hot_in_flight (" + format_number(l.hot_in_flight) + ")");
+  }
+  if (const field* x = m.find("hot_db_busy")) l.hot_db_busy = read_double_in(*x, 0, false, 1);
+  if (const field* x = m.find("cool_db_busy")) {
+    l.cool_db_busy = read_double_in(*x, 0, false, 1);
+    if (l.hot_db_busy > 0 && l.cool_db_busy > l.hot_db_busy)
+      fail_value(*x, "must be <= hot_db_busy (" + format_number(l.hot_db_busy) + ")");
   }
   if (const field* x = m.find("capacity_knee"))
     l.capacity_knee = read_double_in(*x, 0, false, 0.99);

@@ -26,6 +26,10 @@ struct scrape {
   // synapse_notifier_listeners (Σ over series): requests waiting in the notifier, i.e. open
   // /sync and /events long-polls. Informational: not part of the load estimate.
   double notifier_listeners = nan;
+  // synapse_threadpool_{working,total}_threads{name="database-master"}: the worker's database
+  // connection threads busy, and how many there are.
+  double db_threads_working = nan;
+  double db_threads_total = nan;
 };
 
 // Which samples fill which scrape field: the one table extract() reads (extract.cpp walks it; a
@@ -55,6 +59,10 @@ inline constexpr scraped_family scraped_families[] = {
     {"synapse_storage_schedule_time_count", &scrape::sched_count, scraped_family::fold::sum},
     {"python_twisted_reactor_last_seen", &scrape::reactor_last_seen},
     {"synapse_notifier_listeners", &scrape::notifier_listeners, scraped_family::fold::sum},
+    {"synapse_threadpool_working_threads", &scrape::db_threads_working, scraped_family::fold::sum,
+     "name", "database-master"},
+    {"synapse_threadpool_total_threads", &scrape::db_threads_total, scraped_family::fold::sum,
+     "name", "database-master"},
 };
 
 struct extract_result {

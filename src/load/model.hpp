@@ -99,6 +99,8 @@ struct options {
   std::chrono::milliseconds stale_after{10'000};  // no fresh data: decay toward neutral
   double hot_in_flight = 0;   // requests; 0 = signal not used for state or capacity
   double cool_in_flight = 0;  // 0 = 0.75 x hot_in_flight
+  double hot_db_busy = 0;     // fraction of database threads working; 0 = not used
+  double cool_db_busy = 0;    // 0 = 0.75 x hot_db_busy
   // reactor_last_seen at or above = stall evidence (and a failed scrape); 0 = off. Healthy
   // Synapse 1.160 workers show 0.01-0.04 s (reference samples); a saturated one ticks every few
   // seconds and is hot, not stalled — hence 10 s.
@@ -118,6 +120,7 @@ struct worker_status {
   double reactor_lag = nan;                                      // seconds per tick, EWMA
   double in_flight = nan;                                        // requests, EWMA
   double db_wait = nan;  // seconds of DB-connection wait per query, EWMA
+  double db_busy = nan;  // fraction of the database threads working, EWMA
   int consecutive_failures = 0;
   std::uint64_t last_success_ms = 0;
   std::uint64_t last_scrape_ms = 0;
@@ -173,6 +176,11 @@ inline constexpr signal_def signals[] = {
     {"db wait", signal_def::derive::mean, &scrape::sched_sum, &scrape::sched_count,
      &worker_status::db_wait, nullptr, nullptr, false, 4, " s", false, "db_wait_seconds",
      "Scraped mean wait for a database connection per query of each worker (EWMA)."},
+    {"db busy", signal_def::derive::ratio, &scrape::db_threads_working, &scrape::db_threads_total,
+     &worker_status::db_busy, &options::hot_db_busy, &options::cool_db_busy, true, 2, "", false,
+     "db_threads_busy_ratio",
+     "Fraction of each worker's database threads working (synapse_threadpool_working_threads / "
+     "total_threads, name=database-master; EWMA)."},
 };
 
 // Not thread-safe: one owner (the scraper's strand) calls everything; placement only sees the
