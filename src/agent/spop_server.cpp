@@ -11,18 +11,20 @@ using steady = std::chrono::steady_clock;
 class spop_server::session : public std::enable_shared_from_this<spop_server::session> {
  public:
   session(spop_server& owner, tcp::socket sock)
-      : owner_(owner),
+      : owner_(&owner),
+        hello_timeout_(owner.opts_.hello_timeout),
+        idle_timeout_(owner.opts_.idle_timeout),
+        max_pipelined_(std::max<std::size_t>(owner.opts_.max_pipelined, 1)),
         sock_(std::move(sock)),
         timer_(sock_.get_executor()),
         conn_(spop::connection_options{owner.opts_.max_frame_size}, owner.handler_),
-        deadline_(steady::now() + owner.opts_.hello_timeout) {
+        deadline_(steady::now() + hello_timeout_) {
     in_.resize(4096);
   }
 
   void start() {
-    auto self = shared_from_this();
-    asio::co_spawn(sock_.get_executor(), run(), asio::detached);
-    asio::co_spawn(sock_.get_executor(), watchdog(), asio::detached);
+    asio::co_spawn(sock_.get_executor(), run(shared_from_this()), asio::detached);
+    asio::co_spawn(sock_.get_executor(), watchdog(shared_from_this()), asio::detached);
   }
 
   // Graceful stop: if the loop waits for bytes, wake it so it says goodbye; if it is writing,
@@ -35,12 +37,22 @@ class spop_server::session : public std::enable_shared_from_this<spop_server::se
     }
   }
 
+  // The server is going away: close at once, and never touch it (nor its handler, whose
+  // reference conn_ holds, nor its observer) again. The coroutines wake, see it, and return.
+  void detach() {
+    owner_ = nullptr;
+    finished_ = true;
+    boost::system::error_code ec;
+    sock_.close(ec);
+    timer_.cancel();
+  }
+
  private:
   // The end of the prefix of in_[0, have_) that holds at most max_pipelined complete frames;
   // sets more_ when complete frames remain after it. Only the 4-byte lengths are read: the
   // state machine validates everything (a bad length is refused there, whatever we skip here).
   std::size_t pipeline_limit() {
-    const std::size_t max = std::max<std::size_t>(owner_.opts_.max_pipelined, 1);
+    const std::size_t max = max_pipelined_;
     std::size_t off = 0, frames = 0;
     more_ = false;
     while (off + 4 <= have_) {
@@ -57,12 +69,14 @@ class spop_server::session : public std::enable_shared_from_this<spop_server::se
     return have_;
   }
 
-  awaitable<void> run() {
-    auto self = shared_from_this();
+  // `self` keeps the session alive for the whole frame; `this` is that session. After every
+  // co_await a detached session returns before touching anything but itself.
+  awaitable<void> run([[maybe_unused]] std::shared_ptr<session> self) {
     boost::system::error_code ec;
     sock_.set_option(tcp::no_delay(true), ec);
     spop::status why = spop::status::normal;
     for (;;) {
+      if (!owner_) co_return;
       if (stopping_) {
         conn_.disconnect(spop::status::normal, "agent shutting down", out_);
       } else if (timed_out_) {
@@ -84,6 +98,7 @@ class spop_server::session : public std::enable_shared_from_this<spop_server::se
                 co_await sock_.async_read_some(asio::buffer(in_.data() + have_, in_.size() - have_),
                                                asio::redirect_error(use_awaitable, ec));
             reading_ = false;
+            if (!owner_) co_return;
             if (ec) {
               if (ec == asio::error::operation_aborted && (stopping_ || timed_out_)) continue;
               why = spop::status::io_error;  // EOF / reset: a normal close for an agent
@@ -104,7 +119,7 @@ class spop_server::session : public std::enable_shared_from_this<spop_server::se
           // The HELLO deadline runs from accept, however slowly the bytes come; after it, only a
           // complete frame counts as activity, so a slow drip of one frame is idle.
           if (conn_.hello_done() && (used > 0 || !had_hello)) {
-            deadline_ = steady::now() + owner_.opts_.idle_timeout;
+            deadline_ = steady::now() + idle_timeout_;
           }
         }
       }
@@ -113,6 +128,7 @@ class spop_server::session : public std::enable_shared_from_this<spop_server::se
         co_await asio::async_write(sock_, asio::buffer(out_),
                                    asio::redirect_error(use_awaitable, ec));
         writing_ = false;
+        if (!owner_) co_return;
         out_.clear();
         if (ec) {
           why = spop::status::io_error;
@@ -129,8 +145,7 @@ class spop_server::session : public std::enable_shared_from_this<spop_server::se
 
   // Closes the connection when nothing arrived before the deadline (hello or idle timeout).
   // A session stuck writing to a peer that does not read is closed outright.
-  awaitable<void> watchdog() {
-    auto self = shared_from_this();
+  awaitable<void> watchdog([[maybe_unused]] std::shared_ptr<session> self) {
     boost::system::error_code ec;
     while (!finished_) {
       timer_.expires_at(deadline_);
@@ -143,12 +158,12 @@ class spop_server::session : public std::enable_shared_from_this<spop_server::se
       } else if (writing_) {
         sock_.close(ec);
       }
-      deadline_ = steady::now() + owner_.opts_.hello_timeout;  // grace for the goodbye write
+      deadline_ = steady::now() + hello_timeout_;  // grace for the goodbye write
     }
   }
 
   void report_frames() {
-    if (!owner_.observer_) return;
+    if (!owner_ || !owner_->observer_) return;
     const auto& now = conn_.counters();
     spop::connection_counters d;
     d.hello_received = now.hello_received - reported_.hello_received;
@@ -162,7 +177,7 @@ class spop_server::session : public std::enable_shared_from_this<spop_server::se
     d.actions_dropped = now.actions_dropped - reported_.actions_dropped;
     d.actions_rejected = now.actions_rejected - reported_.actions_rejected;
     reported_ = now;
-    owner_.observer_->on_frames(d);
+    owner_->observer_->on_frames(d);
   }
 
   void finish(spop::status why) {
@@ -173,11 +188,17 @@ class spop_server::session : public std::enable_shared_from_this<spop_server::se
     sock_.shutdown(tcp::socket::shutdown_both, ec);
     sock_.close(ec);
     timer_.cancel();
-    if (owner_.observer_) owner_.observer_->on_close(why);
-    owner_.remove(this);
+    if (!owner_) return;
+    spop_server& owner = *owner_;
+    owner_ = nullptr;  // removed from the server: never touch it again
+    if (owner.observer_) owner.observer_->on_close(why);
+    owner.remove(this);
   }
 
-  spop_server& owner_;
+  spop_server* owner_;  // null once removed or detached
+  const std::chrono::milliseconds hello_timeout_;
+  const std::chrono::milliseconds idle_timeout_;
+  const std::size_t max_pipelined_;
   tcp::socket sock_;
   asio::steady_timer timer_;
   spop::connection conn_;
@@ -194,20 +215,83 @@ class spop_server::session : public std::enable_shared_from_this<spop_server::se
   bool finished_ = false;
 };
 
+// Over the connection cap: answers the HELLO slot with AGENT-DISCONNECT and closes, so HAProxy
+// logs a reason instead of a reset. The bytes are made before it is spawned: its coroutine
+// needs nothing from the server but the removal at the end.
+class spop_server::refusal : public std::enable_shared_from_this<spop_server::refusal> {
+ public:
+  refusal(spop_server& owner, tcp::socket sock, std::string out)
+      : owner_(&owner), sock_(std::move(sock)), out_(std::move(out)) {}
+
+  void start() { asio::co_spawn(sock_.get_executor(), run(shared_from_this()), asio::detached); }
+
+  void detach() {
+    owner_ = nullptr;
+    boost::system::error_code ec;
+    sock_.close(ec);
+  }
+
+ private:
+  awaitable<void> run([[maybe_unused]] std::shared_ptr<refusal> self) {
+    boost::system::error_code ec;
+    co_await asio::async_write(sock_, asio::buffer(out_), asio::redirect_error(use_awaitable, ec));
+    sock_.shutdown(tcp::socket::shutdown_both, ec);
+    sock_.close(ec);
+    if (owner_) owner_->remove(this);
+  }
+
+  spop_server* owner_;  // null once detached
+  tcp::socket sock_;
+  std::string out_;
+};
+
+// The acceptor and its back-off timer, shared with the accept loop. stop() closes both and
+// clears the back pointer; the loop wakes with an error, sees it, and returns.
+struct spop_server::listener {
+  spop_server* owner;
+  tcp::acceptor acceptor;
+  asio::steady_timer backoff;
+
+  listener(spop_server& s, asio::io_context& io) : owner(&s), acceptor(io), backoff(io) {}
+  void stop() {
+    owner = nullptr;
+    boost::system::error_code ec;
+    acceptor.close(ec);
+    backoff.cancel();
+  }
+};
+
 spop_server::spop_server(asio::io_context& io, const tcp::endpoint& listen,
                          spop_server_options opts, spop::notify_handler& handler,
                          spop_observer* observer)
-    : io_(io), acceptor_(io), opts_(std::move(opts)), handler_(handler), observer_(observer) {
-  acceptor_.open(listen.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  acceptor_.bind(listen);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
+    : io_(io),
+      listener_(std::make_shared<listener>(*this, io)),
+      opts_(std::move(opts)),
+      handler_(handler),
+      observer_(observer) {
+  tcp::acceptor& acceptor = listener_->acceptor;
+  acceptor.open(listen.protocol());
+  acceptor.set_option(tcp::acceptor::reuse_address(true));
+  acceptor.bind(listen);
+  acceptor.listen(asio::socket_base::max_listen_connections);
 }
 
-spop_server::~spop_server() = default;
+// Detach, do not remove: the maps still own the objects while we walk them, and every
+// coroutine keeps its own object alive until it has unwound.
+spop_server::~spop_server() {
+  listener_->stop();
+  for (const auto& [ptr, s] : sessions_)
+    s->detach();
+  for (const auto& [ptr, r] : refusals_)
+    r->detach();
+}
+
+tcp::endpoint spop_server::local_endpoint() const {
+  return listener_->acceptor.local_endpoint();
+}
 
 void spop_server::start() {
-  asio::co_spawn(io_, accept_loop(), asio::detached);
+  asio::co_spawn(io_, accept_loop(listener_), asio::detached);
 }
 
 bool address_range::contains(const asio::ip::address& a) const noexcept {
@@ -252,55 +336,58 @@ bool spop_server::allowed(const asio::ip::address& a) const {
                      [&](const address_range& r) { return r.contains(a); });
 }
 
-awaitable<void> spop_server::accept_loop() {
+awaitable<void> spop_server::accept_loop(std::shared_ptr<listener> l) {
   boost::system::error_code ec;
-  asio::steady_timer backoff(io_);
-  while (!stopping_) {
-    tcp::socket sock = co_await acceptor_.async_accept(asio::redirect_error(use_awaitable, ec));
+  while (l->owner) {
+    tcp::socket sock = co_await l->acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (!l->owner || ec == asio::error::operation_aborted) break;
     if (ec) {
-      if (ec == asio::error::operation_aborted || stopping_) break;
       // Out of descriptors (EMFILE/ENFILE) or a transient error: back off instead of spinning.
-      backoff.expires_after(std::chrono::milliseconds(50));
-      co_await backoff.async_wait(asio::redirect_error(use_awaitable, ec));
+      l->backoff.expires_after(std::chrono::milliseconds(50));
+      co_await l->backoff.async_wait(asio::redirect_error(use_awaitable, ec));
       continue;
     }
-    boost::system::error_code rec;
-    const auto peer = sock.remote_endpoint(rec);
-    if (rec || !allowed(peer.address())) {
-      if (observer_) observer_->on_accept(false);
-      sock.close(rec);
-      continue;
-    }
-    if (sessions_.size() >= opts_.max_connections) {
-      if (observer_) observer_->on_accept(false);
-      asio::co_spawn(
-          io_, refuse(std::move(sock), spop::status::resource_allocation, "too many connections"),
-          asio::detached);
-      continue;
-    }
-    if (observer_) observer_->on_accept(true);
-    auto s = std::make_shared<session>(*this, std::move(sock));
-    sessions_.emplace(s.get(), s);
-    s->start();
+    l->owner->on_accepted(std::move(sock));
   }
 }
 
-// Over the connection cap: answer the HELLO slot with AGENT-DISCONNECT and close, so HAProxy
-// logs a reason instead of a reset.
-awaitable<void> spop_server::refuse(tcp::socket sock, spop::status st, const char* why) {
-  spop::connection c(spop::connection_options{opts_.max_frame_size}, handler_);
-  std::string out;
-  c.disconnect(st, why, out);
-  boost::system::error_code ec;
-  co_await asio::async_write(sock, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
-  sock.shutdown(tcp::socket::shutdown_both, ec);
-  sock.close(ec);
+void spop_server::on_accepted(tcp::socket sock) {
+  boost::system::error_code rec;
+  const auto peer = sock.remote_endpoint(rec);
+  if (rec || !allowed(peer.address())) {
+    if (observer_) observer_->on_accept(false);
+    sock.close(rec);
+    return;
+  }
+  if (sessions_.size() >= opts_.max_connections) {
+    if (observer_) observer_->on_accept(false);
+    spop::connection c(spop::connection_options{opts_.max_frame_size}, handler_);
+    std::string out;
+    c.disconnect(spop::status::resource_allocation, "too many connections", out);
+    auto r = std::make_shared<refusal>(*this, std::move(sock), std::move(out));
+    refusals_.emplace(r.get(), r);
+    r->start();
+    return;
+  }
+  if (observer_) observer_->on_accept(true);
+  auto s = std::make_shared<session>(*this, std::move(sock));
+  sessions_.emplace(s.get(), s);
+  s->start();
 }
 
+// A session or refusal stays alive until its coroutines unwind: they hold their own reference.
 void spop_server::remove(session* s) {
-  // The session stays alive until its coroutines unwind: they hold their own reference.
   sessions_.erase(s);
-  if (stopping_ && sessions_.empty() && on_drained_) {
+  check_drained();
+}
+
+void spop_server::remove(refusal* r) {
+  refusals_.erase(r);
+  check_drained();
+}
+
+void spop_server::check_drained() {
+  if (stopping_ && sessions_.empty() && refusals_.empty() && on_drained_) {
     auto done = std::move(on_drained_);
     on_drained_ = nullptr;
     asio::post(io_, std::move(done));
@@ -309,14 +396,13 @@ void spop_server::remove(session* s) {
 
 void spop_server::shutdown(std::function<void()> done) {
   stopping_ = true;
-  boost::system::error_code ec;
-  acceptor_.close(ec);
-  if (sessions_.empty()) {
-    asio::post(io_, std::move(done));
+  listener_->stop();
+  on_drained_ = std::move(done);
+  if (sessions_.empty() && refusals_.empty()) {
+    check_drained();
     return;
   }
-  on_drained_ = std::move(done);
-  auto copy = sessions_;
+  auto copy = sessions_;  // a stop may finish a session, which removes it from sessions_
   for (const auto& [ptr, s] : copy)
     s->stop();
 }

@@ -70,33 +70,56 @@ struct spop_observer {
   virtual void on_frames(const spop::connection_counters& delta) = 0;  // after each batch
 };
 
+// Lifetimes. Every coroutine the server spawns has its state in its own shared object, which the
+// coroutine frame owns and the server tracks:
+//
+//   spop_server --tracks--> listener  (acceptor, back-off timer)  <--owns-- accept loop
+//               --tracks--> session   (socket, timer, connection) <--owns-- read loop, watchdog
+//               --tracks--> refusal   (socket, DISCONNECT bytes)   <--owns-- its write
+//
+// Each object holds a back pointer to the server, cleared when the server lets it go: shutdown()
+// stops the listener, and a session or refusal that finishes removes itself. ~spop_server()
+// detaches everything still tracked: clears the back pointer and closes the object's socket and
+// timers. A coroutine checks the back pointer after every co_await and, once detached, touches
+// only its own object and returns. So the server may be destroyed at any time on the loop
+// thread (not from inside its own observer or handler callbacks): no coroutine references it,
+// its handler or its observer afterwards. Those two must outlive the server, not its coroutines.
+// The io_context must outlive the server; coroutines still pending when it is destroyed are
+// dropped with it and free their own objects.
 class spop_server {
  public:
   spop_server(asio::io_context& io, const tcp::endpoint& listen, spop_server_options opts,
               spop::notify_handler& handler, spop_observer* observer = nullptr);
   ~spop_server();
+  spop_server(const spop_server&) = delete;
+  spop_server& operator=(const spop_server&) = delete;
 
-  tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+  tcp::endpoint local_endpoint() const;
   void start();
   // Stop accepting; send AGENT-DISCONNECT (status 0) on every open connection and close it.
-  // `done` runs once the last connection is gone (or immediately if none).
+  // `done` runs once the last connection is gone, refused ones included (or at once if none).
   void shutdown(std::function<void()> done);
   std::size_t open_connections() const noexcept { return sessions_.size(); }
 
   class session;
 
  private:
-  awaitable<void> accept_loop();
-  awaitable<void> refuse(tcp::socket sock, spop::status st, const char* why);
+  class refusal;
+  struct listener;
+  static awaitable<void> accept_loop(std::shared_ptr<listener> l);
+  void on_accepted(tcp::socket sock);
   void remove(session* s);
+  void remove(refusal* r);
+  void check_drained();
   bool allowed(const asio::ip::address& a) const;
 
   asio::io_context& io_;
-  tcp::acceptor acceptor_;
+  std::shared_ptr<listener> listener_;
   spop_server_options opts_;
   spop::notify_handler& handler_;
   spop_observer* observer_;
   std::map<session*, std::shared_ptr<session>> sessions_;
+  std::map<refusal*, std::shared_ptr<refusal>> refusals_;
   bool stopping_ = false;
   std::function<void()> on_drained_;
 };
