@@ -13,32 +13,62 @@ namespace spoa::agent {
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-namespace {}  // namespace
+// Shared by the scraper and every task: what the coroutines read besides their own target.
+struct scraper::context {
+  config::load opts;
+  std::shared_ptr<load::model> model;
+  std::function<void()> on_result;
+  bool stopped = false;
+  int running = 0;  // scrape coroutines spawned whose frames still exist
+};
 
-struct scraper::state {
+// One scrape target and the I/O objects only its coroutine uses. Kept alive by that coroutine
+// (and by the scraper, to cancel it), so nothing it touches can die under it.
+struct scraper::task {
+  std::shared_ptr<context> ctx;
   scrape_target target;
+  tcp::resolver resolver;
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
   asio::steady_timer timer;
   bool connected = false;
   std::mt19937_64 rng;
 
-  state(asio::io_context& io, scrape_target t)
-      : target(std::move(t)), stream(io), timer(io), rng(std::hash<std::string>{}(target.name)) {}
+  task(asio::io_context& io, std::shared_ptr<context> c, scrape_target t)
+      : ctx(std::move(c)),
+        target(std::move(t)),
+        resolver(io),
+        stream(io),
+        timer(io),
+        rng(std::hash<std::string>{}(target.name)) {}
+
+  // Every pending operation of this task completes with operation_aborted.
+  void cancel() {
+    resolver.cancel();
+    timer.cancel();
+    beast::error_code ignored;
+    stream.socket().close(ignored);
+    connected = false;
+  }
+};
+
+// Counts one scrape coroutine from its spawn until its frame is destroyed. Move-only: the count
+// moves with the token into the coroutine frame.
+class scraper::liveness {
+ public:
+  explicit liveness(std::shared_ptr<context> c) : ctx_(std::move(c)) { ++ctx_->running; }
+  liveness(liveness&& o) noexcept : ctx_(std::move(o.ctx_)) {}
+  liveness& operator=(liveness&&) = delete;
+  ~liveness() {
+    if (ctx_) --ctx_->running;
+  }
+
+ private:
+  std::shared_ptr<context> ctx_;
 };
 
 load::options load_options_of(const config::load& l) {
-  load::options o;
-  o.ewma_alpha = l.ewma_alpha;
-  o.hot_cpu = l.hot_cpu;
-  o.cool_cpu = l.cool_cpu;
-  o.hot_reactor_lag = l.hot_reactor_lag;
-  o.cool_reactor_lag = l.cool_reactor_lag;
-  o.down_after_failures = l.down_after_failures;
-  o.stale_after_ms = static_cast<std::uint64_t>(l.stale_after.count());
-  o.stall_down_after_ms = static_cast<std::uint64_t>(l.stall_down_after.count());
-  o.blocked_reactor_seconds = static_cast<double>(l.reactor_stall_after.count()) / 1000.0;
-  return o;
+  return l;  // the config's `load:` section is the load component's options struct
 }
 
 std::vector<scrape_target> scrape_targets(const config::agent_config& cfg) {
@@ -56,126 +86,128 @@ std::vector<scrape_target> scrape_targets(const config::agent_config& cfg) {
 }
 
 scraper::scraper(asio::io_context& io, std::vector<scrape_target> targets, config::load opts,
-                 load::model& model, std::function<void()> on_result)
-    : io_(io), opts_(std::move(opts)), model_(model), on_result_(std::move(on_result)) {
+                 std::shared_ptr<load::model> model, std::function<void()> on_result)
+    : io_(io),
+      ctx_(std::make_shared<context>(
+          context{std::move(opts), std::move(model), std::move(on_result)})) {
   for (auto& t : targets)
-    states_.push_back(std::make_shared<state>(io_, std::move(t)));
+    tasks_.push_back(std::make_shared<task>(io_, ctx_, std::move(t)));
 }
 
 scraper::~scraper() {
   stop();
 }
 
+bool scraper::idle() const noexcept {
+  return ctx_->running == 0;
+}
+
 void scraper::start() {
-  for (const auto& st : states_)
-    asio::co_spawn(io_, loop(st), asio::detached);
+  if (started_ || ctx_->stopped) return;
+  started_ = true;
+  for (const auto& t : tasks_)
+    asio::co_spawn(io_, loop(t, liveness(ctx_)), asio::detached);
 }
 
 void scraper::stop() {
-  stopped_ = true;
-  for (const auto& st : states_) {
-    st->timer.cancel();
-    beast::error_code ec;
-    st->stream.socket().close(ec);
-  }
+  ctx_->stopped = true;
+  for (const auto& t : tasks_)
+    t->cancel();
 }
 
-awaitable<void> scraper::loop(std::shared_ptr<state> st) {
-  struct alive {
-    int& n;
-    explicit alive(int& count) : n(++count) {}
-    ~alive() { --n; }
-  } guard(running_);
+awaitable<void> scraper::loop(std::shared_ptr<task> t, [[maybe_unused]] liveness alive) {
+  const context& ctx = *t->ctx;
   // Spread the first scrapes over one interval so workers are not all hit at once, then keep a
   // ±10% jitter so agents and workers do not fall into lockstep.
-  const auto interval = std::chrono::duration<double, std::milli>(opts_.scrape_interval).count();
+  const auto interval = std::chrono::duration<double, std::milli>(ctx.opts.scrape_interval).count();
   std::uniform_real_distribution<double> first(0.0, interval),
       jitter(0.9 * interval, 1.1 * interval);
-  double wait_ms = first(st->rng);
+  double wait_ms = first(t->rng);
   std::string body;
   std::string error;
   beast::error_code ec;
-  while (!stopped_) {
-    st->timer.expires_after(std::chrono::microseconds(static_cast<std::int64_t>(wait_ms * 1000)));
-    co_await st->timer.async_wait(asio::redirect_error(use_awaitable, ec));
-    if (stopped_) break;
+  while (!ctx.stopped) {
+    t->timer.expires_after(std::chrono::microseconds(static_cast<std::int64_t>(wait_ms * 1000)));
+    co_await t->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (ctx.stopped) break;
     const auto started = std::chrono::steady_clock::now();
     body.clear();
     error.clear();
-    const scrape_outcome outcome = co_await scrape_once(*st, &body, &error);
-    if (stopped_) break;
+    const scrape_outcome outcome = co_await scrape_once(*t, &body, &error);
+    if (ctx.stopped) break;
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     using failure = load::model::failure;
+    load::model& model = *ctx.model;
     if (outcome == scrape_outcome::ok) {
       auto r = load::extract(body);
       if (r.ok) {
-        model_.on_success(st->target.worker, r.value, now_ms(), seconds);
+        model.on_success(t->target.worker, r.value, now_ms(), seconds);
       } else {
-        model_.on_failure(st->target.worker, "bad metrics body: " + r.error, now_ms(), seconds,
-                          failure::unusable);
+        model.on_failure(t->target.worker, "bad metrics body: " + r.error, now_ms(), seconds,
+                         failure::unusable);
       }
     } else {
       const failure kind = outcome == scrape_outcome::unreachable ? failure::unreachable
                            : outcome == scrape_outcome::timeout   ? failure::timeout
                                                                   : failure::unusable;
-      model_.on_failure(st->target.worker, error, now_ms(), seconds, kind);
+      model.on_failure(t->target.worker, error, now_ms(), seconds, kind);
     }
-    if (on_result_) on_result_();
-    wait_ms = jitter(st->rng);
+    if (ctx.on_result) ctx.on_result();
+    wait_ms = jitter(t->rng);
   }
 }
 
-awaitable<scrape_outcome> scraper::scrape_once(state& st, std::string* body, std::string* error) {
+awaitable<scrape_outcome> scraper::scrape_once(task& t, std::string* body, std::string* error) {
+  const config::load& opts = t.ctx->opts;
   beast::error_code ec;
-  st.stream.expires_after(opts_.scrape_timeout);
-  const bool reused = st.connected;
-  if (!st.connected) {
-    asio::ip::tcp::resolver resolver(io_);
-    auto results = co_await resolver.async_resolve(st.target.host, std::to_string(st.target.port),
-                                                   asio::redirect_error(use_awaitable, ec));
+  t.stream.expires_after(opts.scrape_timeout);
+  const bool reused = t.connected;
+  if (!t.connected) {
+    auto results = co_await t.resolver.async_resolve(t.target.host, std::to_string(t.target.port),
+                                                     asio::redirect_error(use_awaitable, ec));
     if (ec) {
-      *error = "resolve " + st.target.host + ": " + ec.message();
+      *error = "resolve " + t.target.host + ": " + ec.message();
       co_return scrape_outcome::unreachable;
     }
-    co_await st.stream.async_connect(results, asio::redirect_error(use_awaitable, ec));
+    if (t.ctx->stopped) co_return scrape_outcome::unreachable;  // the caller drops it
+    co_await t.stream.async_connect(results, asio::redirect_error(use_awaitable, ec));
     if (ec) {
       // A stopped process whose listen backlog is full drops SYNs: the connect times out.
       const bool timed_out = ec == beast::error::timeout;
       *error = timed_out ? "connect timed out" : "connect: " + ec.message();
-      st.stream.socket().close(ec);
+      t.stream.socket().close(ec);
       co_return timed_out ? scrape_outcome::timeout : scrape_outcome::unreachable;
     }
-    st.stream.socket().set_option(tcp::no_delay(true), ec);
-    st.connected = true;
+    t.stream.socket().set_option(tcp::no_delay(true), ec);
+    t.connected = true;
   }
-  http::request<http::empty_body> req{http::verb::get, st.target.path, 11};
-  req.set(http::field::host, st.target.host + ":" + std::to_string(st.target.port));
+  http::request<http::empty_body> req{http::verb::get, t.target.path, 11};
+  req.set(http::field::host, t.target.host + ":" + std::to_string(t.target.port));
   req.set(http::field::user_agent, "synapse-spoa");
   req.set(http::field::accept, "text/plain; version=0.0.4");  // never OpenMetrics, never gzip
   req.keep_alive(true);
-  co_await http::async_write(st.stream, req, asio::redirect_error(use_awaitable, ec));
+  co_await http::async_write(t.stream, req, asio::redirect_error(use_awaitable, ec));
   http::response_parser<http::string_body> parser;
-  parser.body_limit(opts_.max_body_bytes);
+  parser.body_limit(opts.max_body_bytes);
   parser.header_limit(64 * 1024);
   // Header first: Boost 1.74's parser checks body_limit only as bytes arrive, and string_body
   // reserves an announced Content-Length up front — a lying header would allocate it all.
   if (!ec) {
-    co_await http::async_read_header(st.stream, st.buffer, parser,
+    co_await http::async_read_header(t.stream, t.buffer, parser,
                                      asio::redirect_error(use_awaitable, ec));
   }
-  if (!ec && parser.content_length() && *parser.content_length() > opts_.max_body_bytes) {
+  if (!ec && parser.content_length() && *parser.content_length() > opts.max_body_bytes) {
     ec = http::error::body_limit;
   }
   if (!ec && !parser.is_done()) {
-    co_await http::async_read(st.stream, st.buffer, parser,
-                              asio::redirect_error(use_awaitable, ec));
+    co_await http::async_read(t.stream, t.buffer, parser, asio::redirect_error(use_awaitable, ec));
   }
   auto drop = [&] {
     beast::error_code ignored;
-    st.stream.socket().close(ignored);
-    st.buffer.consume(st.buffer.size());
-    st.connected = false;
+    t.stream.socket().close(ignored);
+    t.buffer.consume(t.buffer.size());
+    t.connected = false;
   };
   if (ec) {
     // The connection went away (the worker closed or died) vs. an endpoint that answered, or
@@ -185,7 +217,7 @@ awaitable<scrape_outcome> scraper::scrape_once(state& st, std::string* body, std
                       ec == asio::error::connection_aborted;
     drop();
     // A keep-alive connection the worker closed while idle: try once on a fresh one.
-    if (lost && reused) co_return co_await scrape_once(st, body, error);
+    if (lost && reused && !t.ctx->stopped) co_return co_await scrape_once(t, body, error);
     *error = ec == beast::error::timeout     ? "timed out"
              : ec == http::error::body_limit ? "body larger than load.max_body_bytes"
                                              : "read: " + ec.message();
@@ -212,7 +244,7 @@ std::shared_ptr<const routing::load_view> scrape_live(const config::agent_config
   std::vector<std::string> names;
   for (const auto& w : cfg.workers)
     names.push_back(w.name);
-  load::model model(load_options_of(cfg.load), std::move(names));
+  auto model = std::make_shared<load::model>(load_options_of(cfg.load), std::move(names));
   auto targets = scrape_targets(cfg);
   std::vector<std::size_t> workers;
   for (const auto& t : targets)
@@ -220,7 +252,7 @@ std::shared_ptr<const routing::load_view> scrape_live(const config::agent_config
   // Done when every worker has a rate (two good scrapes) or is down (enough failures).
   auto settled = [&] {
     for (const auto w : workers) {
-      const auto& st = model.status(w);
+      const auto& st = model->status(w);
       if (st.scrapes_ok < 2 && st.consecutive_failures < cfg.load.down_after_failures) return false;
     }
     return true;
@@ -237,7 +269,7 @@ std::shared_ptr<const routing::load_view> scrape_live(const config::agent_config
   s.start();
   io.run();
   s.stop();
-  const auto view = model.publish(now_ms(), status_lines);
+  const auto view = model->publish(now_ms(), status_lines);
   return view;
 }
 

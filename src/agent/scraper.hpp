@@ -30,29 +30,48 @@ struct scrape_target {
 // load unknown.
 enum class scrape_outcome { ok, unreachable, unusable, timeout };
 
+// Lifetimes. Each target is a task (scraper.cpp) that owns everything its coroutine touches:
+// socket, timer and resolver, and through a shared `context` a copy of the options, a shared
+// reference to the load model and the callback. The scraper object is only a handle:
+//
+//   scraper --owns--> task (shared_ptr) <--owns-- the task's coroutine frame
+//                       \--> context (shared_ptr): options, model (shared_ptr), on_result
+//
+// - A task is counted live when its coroutine is spawned (not when it first runs) and until its
+//   frame is destroyed, whether it ran to the end or was dropped with the io_context.
+// - stop() marks the context stopped and cancels every task: its resolver, timer and socket, the
+//   only I/O objects it has (Boost 1.74's Asio predates cancellation slots, 1.77, so cancelling
+//   the owned objects is the cancellation). A cancelled coroutine checks the flag after every
+//   co_await and returns without touching the model or calling on_result.
+// - So the scraper may be destroyed right after stop() (the destructor calls it), and the model
+//   may be released by its other owners at any time: the coroutines keep their own reference
+//   until they unwind. on_result is never called after stop(); what it captures only has to live
+//   until then. The io_context must outlive the scraper (the tasks' I/O objects belong to it).
 class scraper {
  public:
-  // `on_result` runs on the loop after every scrape (success or failure).
+  // `on_result` runs on the loop after every scrape (success or failure), until stop().
   scraper(asio::io_context& io, std::vector<scrape_target> targets, config::load opts,
-          load::model& model, std::function<void()> on_result);
+          std::shared_ptr<load::model> model, std::function<void()> on_result);
   ~scraper();
+  scraper(const scraper&) = delete;
+  scraper& operator=(const scraper&) = delete;
+
   void start();
   void stop();
-  // True once every scrape coroutine has returned (after stop()): the object may be destroyed.
-  bool idle() const noexcept { return running_ == 0; }
+  // True when no scrape coroutine is alive: none started yet, or all unwound after stop().
+  bool idle() const noexcept;
 
  private:
-  struct state;
-  awaitable<void> loop(std::shared_ptr<state> st);
-  awaitable<scrape_outcome> scrape_once(state& st, std::string* body, std::string* error);
+  struct context;
+  struct task;
+  class liveness;
+  static awaitable<void> loop(std::shared_ptr<task> t, liveness alive);
+  static awaitable<scrape_outcome> scrape_once(task& t, std::string* body, std::string* error);
 
   asio::io_context& io_;
-  std::vector<std::shared_ptr<state>> states_;
-  config::load opts_;
-  load::model& model_;
-  std::function<void()> on_result_;
-  bool stopped_ = false;
-  int running_ = 0;  // scrape coroutines still alive (they reference this object)
+  std::shared_ptr<context> ctx_;
+  std::vector<std::shared_ptr<task>> tasks_;
+  bool started_ = false;
 };
 
 // The load model's options from the config's `load` section.
