@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include "load/extract.hpp"
 
@@ -197,6 +198,31 @@ TEST(LoadExtract, GarbageBodiesFail) {
 
   auto other = spoa::load::extract("# TYPE up gauge\nup 1\n");
   EXPECT_FALSE(other.ok);
+}
+
+// The database-threads signal (load::signals "db busy"): working and total threads of the
+// database-master pool, exactly as the real bodies carry them; the other pools are not counted.
+TEST(LoadExtract, RealBodiesCarryTheDatabaseThreadPool) {
+  const std::pair<const char*, double> working[] = {{"main.txt", 0.0},
+                                                    {"room1.txt", 1.0},
+                                                    {"client_sync.txt", 0.0},
+                                                    {"client_sync-during-longpoll.txt", 0.0},
+                                                    {"federation_sender.txt", 1.0}};
+  for (const auto& [file, busy] : working) {
+    auto r = spoa::load::extract(read_real(file));
+    ASSERT_TRUE(r.ok) << file << ": " << r.error;
+    EXPECT_EQ(r.value.db_threads_working, busy) << file;
+    EXPECT_EQ(r.value.db_threads_total, 5.0) << file;
+  }
+  const std::string body =
+      "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1\n"
+      "# TYPE synapse_threadpool_working_threads gauge\n"
+      "synapse_threadpool_working_threads{name=\"default\"} 7\n"
+      "synapse_threadpool_working_threads{name=\"database-master\"} 3\n";
+  auto r = spoa::load::extract(body);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.value.db_threads_working, 3.0);
+  EXPECT_TRUE(std::isnan(r.value.db_threads_total));
 }
 
 }  // namespace

@@ -571,4 +571,41 @@ TEST(LoadModel, SnapshotsAreIndependent) {
   EXPECT_EQ(after->workers[0].state, worker_state::down);
 }
 
+// The database-threads signal: off by default (it is reported, never heats); with hot_db_busy
+// set, a worker whose database threads are all busy is hot, and cools below cool_db_busy.
+TEST(LoadModel, BusyDatabaseThreadsMakeAWorkerHotOnlyWhenConfigured) {
+  fake_worker w;
+  w.s.db_threads_total = 4;
+  w.s.db_threads_working = 4;
+  {
+    model m(exact(), std::vector<std::string>{"room1"});
+    m.on_success(0, w.s, 0, 0);
+    w.run(2000, 0.25);
+    m.on_success(0, w.s, w.now_ms, 0);
+    EXPECT_EQ(m.status(0).db_busy, 1.0);
+    EXPECT_EQ(m.publish(w.now_ms)->workers[0].state, worker_state::healthy);
+  }
+  options o = exact();
+  o.hot_db_busy = 0.75;
+  model m(o, std::vector<std::string>{"room1"});
+  fake_worker v = w;
+  m.on_success(0, v.s, v.now_ms, 0);
+  v.run(2000, 0.25);
+  m.on_success(0, v.s, v.now_ms, 0);
+  std::vector<std::string> changes;
+  EXPECT_EQ(m.publish(v.now_ms, &changes)->workers[0].state, worker_state::hot);
+  EXPECT_EQ(changes,
+            (std::vector<std::string>{
+                "room1: unknown -> hot (cpu 0.25, lag 0.004 s, in flight 0.0, db busy 1.00)"}));
+  // Between the bands (cool = 0.75 x 0.75 = 0.5625): stays hot; at half busy: healthy again.
+  v.s.db_threads_working = 3;
+  v.run(2000, 0.25);
+  m.on_success(0, v.s, v.now_ms, 0);
+  EXPECT_EQ(m.publish(v.now_ms)->workers[0].state, worker_state::hot);
+  v.s.db_threads_working = 2;
+  v.run(2000, 0.25);
+  m.on_success(0, v.s, v.now_ms, 0);
+  EXPECT_EQ(m.publish(v.now_ms)->workers[0].state, worker_state::healthy);
+}
+
 }  // namespace
