@@ -66,15 +66,11 @@ void raise_fd_limit() {
 
 spop_server_options server_options(const config::agent_config& cfg) {
   spop_server_options o;
-  o.max_frame_size = cfg.spop.max_frame_size;
-  o.idle_timeout = cfg.spop.idle_timeout;
-  o.hello_timeout = cfg.spop.hello_timeout;
-  o.max_connections = cfg.spop.max_connections;
-  o.max_pipelined = cfg.spop.max_pipelined;
-  for (const auto& a : cfg.spop.allow_from) {
+  static_cast<spop::listener_options&>(o) = cfg.spop;
+  for (const auto& a : o.allow_from) {
     auto range = parse_address_range(a);
     if (!range) throw std::runtime_error("spop.allow_from: not an IP address or CIDR: '" + a + "'");
-    o.allow_from.push_back(*range);
+    o.allowed.push_back(*range);
   }
   return o;
 }

@@ -1,5 +1,7 @@
 #include "agent/spop_server.hpp"
 
+#include "config/endpoint.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -316,23 +318,21 @@ bool address_range::contains(const asio::ip::address& a) const noexcept {
 }
 
 std::optional<address_range> parse_address_range(std::string_view text) {
-  const std::size_t slash = text.find('/');
-  boost::system::error_code ec;
-  const auto addr = asio::ip::make_address(std::string(text.substr(0, slash)), ec);
-  if (ec) return std::nullopt;
-  const unsigned max = addr.is_v4() ? 32u : 128u;
-  if (slash == std::string_view::npos) return address_range(addr, max);
-  const std::string_view digits = text.substr(slash + 1);
-  unsigned bits = 0;
-  const auto [end, err] = std::from_chars(digits.data(), digits.data() + digits.size(), bits);
-  if (digits.empty() || err != std::errc() || end != digits.data() + digits.size() || bits > max)
-    return std::nullopt;
-  return address_range(addr, bits);
+  const auto c = config::parse_cidr(text);
+  if (!c) return std::nullopt;
+  if (!c->v6) {
+    asio::ip::address_v4::bytes_type b;
+    std::copy_n(c->bytes.begin(), b.size(), b.begin());
+    return address_range(asio::ip::address_v4(b), c->prefix);
+  }
+  asio::ip::address_v6::bytes_type b;
+  std::copy_n(c->bytes.begin(), b.size(), b.begin());
+  return address_range(asio::ip::address_v6(b), c->prefix);
 }
 
 bool spop_server::allowed(const asio::ip::address& a) const {
-  if (opts_.allow_from.empty()) return true;
-  return std::any_of(opts_.allow_from.begin(), opts_.allow_from.end(),
+  if (opts_.allowed.empty()) return true;
+  return std::any_of(opts_.allowed.begin(), opts_.allowed.end(),
                      [&](const address_range& r) { return r.contains(a); });
 }
 

@@ -32,6 +32,7 @@
 
 #include "agent/asio.hpp"
 #include "spop/connection.hpp"
+#include "spop/options.hpp"
 
 namespace spoa::agent {
 
@@ -53,13 +54,10 @@ struct address_range {
 // out of range). Host bits under the mask are ignored: "10.1.2.3/8" is 10.0.0.0/8.
 std::optional<address_range> parse_address_range(std::string_view text);
 
-struct spop_server_options {
-  std::uint32_t max_frame_size = 16380;
-  std::chrono::milliseconds idle_timeout{180'000};
-  std::chrono::milliseconds hello_timeout{5'000};
-  std::size_t max_connections = 1024;
-  std::size_t max_pipelined = 256;        // frames decoded before their answers are written
-  std::vector<address_range> allow_from;  // empty = any
+// The listener's options (spop/options.hpp, the config's `spop:` section as it is) plus the
+// allow-list parsed into address ranges (allow_from's text is kept for messages only).
+struct spop_server_options : spop::listener_options {
+  std::vector<address_range> allowed;  // empty = any
 };
 
 // Observations for the agent's own metrics; called on the event-loop thread.

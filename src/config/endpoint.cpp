@@ -159,20 +159,33 @@ std::optional<http_url> parse_http_url(std::string_view s) {
   return url;
 }
 
-bool is_address_or_cidr(std::string_view s) {
+std::optional<cidr> parse_cidr(std::string_view s) {
   const std::size_t slash = s.find('/');
   const std::string_view addr = s.substr(0, slash);
-  const bool v6 = addr.find(':') != std::string_view::npos;
-  if (!parse_ip(v6 ? AF_INET6 : AF_INET, addr)) return false;
-  if (slash == std::string_view::npos) return true;
+  cidr out;
+  out.v6 = addr.find(':') != std::string_view::npos;
+  std::array<char, 64> buf{};
+  if (addr.empty() || addr.size() >= buf.size()) return std::nullopt;
+  std::memcpy(buf.data(), addr.data(), addr.size());
+  if (::inet_pton(out.v6 ? AF_INET6 : AF_INET, buf.data(), out.bytes.data()) != 1)
+    return std::nullopt;
+  const unsigned max = out.v6 ? 128U : 32U;
+  out.prefix = max;
+  if (slash == std::string_view::npos) return out;
   const std::string_view prefix = s.substr(slash + 1);
-  if (prefix.empty() || prefix.size() > 3) return false;
+  if (prefix.empty() || prefix.size() > 3) return std::nullopt;
   unsigned n = 0;
   for (char c : prefix) {
-    if (!is_digit(c)) return false;
+    if (!is_digit(c)) return std::nullopt;
     n = n * 10 + static_cast<unsigned>(c - '0');
   }
-  return n <= (v6 ? 128U : 32U);
+  if (n > max) return std::nullopt;
+  out.prefix = n;
+  return out;
+}
+
+bool is_address_or_cidr(std::string_view s) {
+  return parse_cidr(s).has_value();
 }
 
 }  // namespace spoa::config

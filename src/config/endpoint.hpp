@@ -3,6 +3,7 @@
 // the http:// URLs of the workers' Prometheus endpoints. Pure string parsing: nothing here
 // resolves a name or touches a socket.
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -41,5 +42,16 @@ std::optional<http_url> parse_http_url(std::string_view s);
 // True for an IPv4 or IPv6 address literal (no brackets), optionally followed by "/PREFIX" with
 // PREFIX <= 32 or <= 128. Used for `spop.allow_from`.
 bool is_address_or_cidr(std::string_view s);
+
+// "10.0.0.0/8", "::1", "fd00::/8", "127.0.0.1" as bytes and a prefix length (an address alone is
+// the block of that one address); nullopt for anything else (a host name, a prefix out of range,
+// a prefix with more than three digits). The one CIDR parser: the config loader validates with it
+// and the agent's allow-list is built from it.
+struct cidr {
+  std::array<unsigned char, 16> bytes{};  // network order; the first 4 for IPv4
+  bool v6 = false;
+  unsigned prefix = 0;  // <= 32 for IPv4, <= 128 for IPv6
+};
+std::optional<cidr> parse_cidr(std::string_view s);
 
 }  // namespace spoa::config
