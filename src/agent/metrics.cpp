@@ -164,10 +164,8 @@ void agent_metrics::update_placement(const decision::router& r) {
     st.workers[i].keys.store(p.keys_on(static_cast<int>(i)), std::memory_order_relaxed);
   const auto& c = p.counters();
   aff_entries_.store(c.entries, std::memory_order_relaxed);
-  moves_down_.store(c.moves_down, std::memory_order_relaxed);
-  moves_drain_.store(c.moves_drain, std::memory_order_relaxed);
-  moves_overload_.store(c.moves_overload, std::memory_order_relaxed);
-  moves_removed_.store(c.moves_removed, std::memory_order_relaxed);
+  for (int k = 0; k < routing::move_cause_count; ++k)
+    moves_[static_cast<std::size_t>(k)].store(c.moves[k], std::memory_order_relaxed);
   evict_lru_.store(c.evictions_lru, std::memory_order_relaxed);
   evict_ttl_.store(c.evictions_ttl, std::memory_order_relaxed);
 }
@@ -262,10 +260,12 @@ std::vector<MetricFamily> agent_metrics::Collect() const {
   out.push_back(std::move(entries));
   auto moves = family("synapse_spoa_affinity_moves_total",
                       "Remembered keys moved to another worker, by reason.", MetricType::Counter);
-  add_counter(moves, {{"reason", "down"}}, read(moves_down_));
-  add_counter(moves, {{"reason", "drain"}}, read(moves_drain_));
-  add_counter(moves, {{"reason", "overload"}}, read(moves_overload_));
-  add_counter(moves, {{"reason", "removed"}}, read(moves_removed_));
+  for (int k = 0; k < routing::move_cause_count; ++k) {
+    const auto cause = static_cast<routing::move_cause>(k);
+    if (cause == routing::move_cause::none) continue;
+    add_counter(moves, {{"reason", std::string(routing::to_string(cause))}},
+                read(moves_[static_cast<std::size_t>(k)]));
+  }
   out.push_back(std::move(moves));
   auto ev = family("synapse_spoa_affinity_evictions_total",
                    "Keys forgotten, by reason (lru: table full, ttl: idle).", MetricType::Counter);

@@ -50,7 +50,7 @@ class agent_metrics final : public prometheus::Collectable,
 
  private:
   using counter = std::atomic<std::uint64_t>;
-  static constexpr std::size_t k_reasons = 6;
+  static constexpr std::size_t k_reasons = routing::reason_count;
   static constexpr std::size_t k_statuses = 100;  // SPOP status codes 0..99
 
   // Everything whose shape depends on the config; swapped whole on reload.
@@ -86,7 +86,8 @@ class agent_metrics final : public prometheus::Collectable,
   counter hello_out_{0}, ack_out_{0}, disconnect_out_{0}, actions_dropped_{0};
   std::array<counter, latency_buckets.size() + 1> latency_{};
   counter latency_count_{0}, latency_sum_ns_{0};
-  counter aff_entries_{0}, moves_down_{0}, moves_drain_{0}, moves_overload_{0}, moves_removed_{0};
+  counter aff_entries_{0};
+  std::array<counter, routing::move_cause_count> moves_{};
   counter evict_lru_{0}, evict_ttl_{0};
 };
 

@@ -44,6 +44,24 @@ std::string_view to_string(reason r) noexcept {
   return "fallback";
 }
 
+std::string_view to_string(move_cause c) noexcept {
+  switch (c) {
+    case move_cause::none:
+      return "none";
+    case move_cause::down:
+      return "down";
+    case move_cause::removed:
+      return "removed";
+    case move_cause::drain:
+      return "drain";
+    case move_cause::overload:
+      return "overload";
+    case move_cause::returned:
+      return "returned";
+  }
+  return "none";
+}
+
 std::string_view to_string(skip s) noexcept {
   switch (s) {
     case skip::none:
@@ -313,25 +331,7 @@ decision placement::place(int pool, std::string_view key, std::uint64_t now_ms) 
     affinity_table::entry* e = table_.find(pl.table_hash, now_ms);
     if (pl.take_move_token) take_token(now_ms);
     if (pl.take_return_token) take_return_token(p, now_ms);
-    switch (pl.move) {
-      case move_cause::down:
-        ++stats_.moves_down;
-        break;
-      case move_cause::removed:
-        ++stats_.moves_removed;
-        break;
-      case move_cause::drain:
-        ++stats_.moves_drain;
-        break;
-      case move_cause::overload:
-        ++stats_.moves_overload;
-        break;
-      case move_cause::returned:
-        ++stats_.moves_returned;
-        break;
-      case move_cause::none:
-        break;
-    }
+    if (pl.move != move_cause::none) ++stats_.moves[static_cast<int>(pl.move)];
     switch (pl.store) {
       case plan::store_op::keep:
         break;

@@ -124,6 +124,9 @@ std::string_view to_string(skip s) noexcept;
 
 // What applying a plan does to the key's remembered placement.
 enum class move_cause : std::uint8_t { none, down, removed, drain, overload, returned };
+inline constexpr int move_cause_count = 6;
+// "none", "down", "removed", "drain", "overload", "returned" (the reason label of moves)
+std::string_view to_string(move_cause c) noexcept;
 
 struct decision {
   int worker = -1;
@@ -241,12 +244,13 @@ class placement {
   // The largest snapshot file worth reading for this table (max_keys entries, 65534 names).
   std::size_t max_snapshot_bytes() const noexcept;
 
+  // The one list of placement counters: the agent's /metrics exports them by walking the enums.
   struct stats {
     std::uint64_t decisions[reason_count];  // indexed by reason
-    std::uint64_t moves_down, moves_drain, moves_overload, moves_removed, evictions_lru,
-        evictions_ttl;
-    std::uint64_t moves_returned;  // displaced keys back on their home worker
+    std::uint64_t moves[move_cause_count];  // indexed by move_cause (none stays 0)
+    std::uint64_t evictions_lru, evictions_ttl;
     std::size_t entries;
+    std::uint64_t moved(move_cause c) const noexcept { return moves[static_cast<int>(c)]; }
   };
   const stats& counters() const noexcept;
   // Remembered keys placed on a worker (index into workers()), exact.

@@ -201,7 +201,7 @@ TEST(Placement, DownWorkerKeysMoveAtOnceToTheSecondRanked) {
       ASSERT_EQ(d.worker, first[static_cast<std::size_t>(i)]);
     }
   }
-  EXPECT_EQ(p.counters().moves_down, moved);
+  EXPECT_EQ(p.counters().moved(spoa::routing::move_cause::down), moved);
   // The moved keys stay where they went when the worker comes back.
   p.set_load(nullptr);
   for (int i = 0; i < 2000; ++i) {
@@ -280,7 +280,7 @@ TEST(Placement, DrainMovesKeysGraduallyAtTheConfiguredRate) {
   EXPECT_EQ(sweep(t0 + 110), 5);    // 100 ms at 50/s
   EXPECT_EQ(sweep(t0 + 1110), 50);  // a full second refills the burst, not more
   EXPECT_EQ(on_drained(), before - 105);
-  EXPECT_EQ(p.counters().moves_drain, 105u);
+  EXPECT_EQ(p.counters().moved(spoa::routing::move_cause::drain), 105u);
   // New keys never go to the drained worker.
   for (int i = 5000; i < 6000; ++i)
     EXPECT_NE(p.place(0, room(i), t0 + 1111).worker, drained);
@@ -310,7 +310,8 @@ TEST(Placement, PersistentOverloadMovesKeysAfterTheDelay) {
   EXPECT_EQ(sweep(t0 + 5000), 0);  // 4999 ms: not yet
   const int moved = sweep(t0 + 5001);
   EXPECT_GT(moved, 0);
-  EXPECT_EQ(p.counters().moves_overload, static_cast<std::uint64_t>(moved));
+  EXPECT_EQ(p.counters().moved(spoa::routing::move_cause::overload),
+            static_cast<std::uint64_t>(moved));
   for (int i = 0; i < 400; ++i) {
     if (first[static_cast<std::size_t>(i)] != 0) {
       EXPECT_NE(p.place(0, room(i), t0 + 5002).why, reason::moved);
@@ -327,7 +328,7 @@ TEST(Placement, RateImbalanceAloneIsNotOverload) {
     ASSERT_EQ(again.why, reason::affinity_hit);
     ASSERT_EQ(again.worker, d.worker);
   }
-  EXPECT_EQ(p.counters().moves_overload, 0u);
+  EXPECT_EQ(p.counters().moved(spoa::routing::move_cause::overload), 0u);
 }
 
 TEST(Placement, IdleKeysExpireAfterTheTtl) {
@@ -448,7 +449,7 @@ TEST(Placement, ReconfigureKeepsKeysByNameAndMovesKeysOfRemovedWorkers) {
       ASSERT_EQ(now_on, first[i]);  // remembered keys do not jump to room5
     }
   }
-  EXPECT_EQ(p.counters().moves_removed, moved);
+  EXPECT_EQ(p.counters().moved(spoa::routing::move_cause::removed), moved);
 }
 
 TEST(Placement, ReconfigureWithAnotherHashKeyForgetsEverything) {

@@ -97,7 +97,7 @@ TEST(Stall, StalledWorkerTakesNoNewKeysAndKeepsItsOwn) {
   for (int i = 0; i < 400; ++i)
     p.place(0, room(i), t0 + 60'000);
   EXPECT_EQ(p.keys_on(2), on2);
-  EXPECT_EQ(p.counters().moves_overload, 0u);
+  EXPECT_EQ(p.counters().moved(spoa::routing::move_cause::overload), 0u);
 }
 
 TEST(Stall, AllStalledFallsBackToTheFirstRankedWithoutRemembering) {
@@ -165,7 +165,7 @@ TEST(Stall, ADownWorkersKeysMoveToTheSecondChoiceTheyWereGiven) {
     ASSERT_EQ(d.why, reason::moved);
     ASSERT_EQ(d.worker, second[static_cast<std::size_t>(i)]) << i;
   }
-  EXPECT_EQ(p.counters().moves_down, moved);
+  EXPECT_EQ(p.counters().moved(spoa::routing::move_cause::down), moved);
   EXPECT_EQ(p.keys_on(0), 0u);
   EXPECT_EQ(p.table().displaced_count(), moved);
 }
@@ -223,7 +223,7 @@ TEST(Stall, DisplacedKeysReturnHomeGraduallyAfterReturnAfter) {
   EXPECT_EQ(rounds, (n - 4 + 1) / 2);
   EXPECT_EQ(p.keys_on(2), n);
   EXPECT_EQ(p.table().displaced_count(), 0u);
-  EXPECT_EQ(p.counters().moves_returned, n);
+  EXPECT_EQ(p.counters().moved(spoa::routing::move_cause::returned), n);
   for (int i = 0; i < 200; ++i)
     ASSERT_EQ(p.place(0, room(i), t + 1).worker, home[static_cast<std::size_t>(i)]);
 }
