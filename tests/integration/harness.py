@@ -7,6 +7,7 @@ import collections
 import http.client
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -69,6 +70,30 @@ def port_open(port):
             return True
     except OSError:
         return False
+
+
+def haproxy_env(port, stats_port, agent_port, worker_ports):
+    """The environment haproxy/haproxy.cfg reads: every address on loopback.
+    worker_ports: {worker name: HTTP port} for the workers with inbound HTTP."""
+    env = dict(os.environ)
+    env.update({
+        "SPOA_HAPROXY_BIND": f"127.0.0.1:{port}",
+        "SPOA_HAPROXY_STATS": f"127.0.0.1:{stats_port}",
+        "SPOA_HAPROXY_DIR": str(SOURCE / "haproxy"),
+        "SPOA_AGENT_ADDR": f"127.0.0.1:{agent_port}",
+    })
+    for name, p in worker_ports.items():
+        env[f"SPOA_{name.upper()}_ADDR"] = f"127.0.0.1:{p}"
+    return env
+
+
+def haproxy_version(exe=None):
+    """(major, minor) of the HAProxy the tests drive (SPOA_HAPROXY): (2, 6) or (3, 2)."""
+    out = subprocess.run([exe or HAPROXY, "-v"], capture_output=True, text=True, timeout=30).stdout
+    m = re.search(r"version (\d+)\.(\d+)", out)
+    if not m:
+        raise RuntimeError(f"{exe or HAPROXY} -v printed no version: {out!r}")
+    return int(m.group(1)), int(m.group(2))
 
 
 class Proc:
@@ -195,16 +220,8 @@ class Stack:
     def start_haproxy(self):
         self.port = free_port()
         self.stats_port = free_port()
-        env = dict(os.environ)
-        env.update({
-            "SPOA_HAPROXY_BIND": f"127.0.0.1:{self.port}",
-            "SPOA_HAPROXY_STATS": f"127.0.0.1:{self.stats_port}",
-            "SPOA_HAPROXY_DIR": str(SOURCE / "haproxy"),
-            "SPOA_AGENT_ADDR": f"127.0.0.1:{self.agent_port}",
-        })
-        for name, pool in self.workers:
-            if pool:
-                env[f"SPOA_{name.upper()}_ADDR"] = f"127.0.0.1:{self.http_port[name]}"
+        env = haproxy_env(self.port, self.stats_port, self.agent_port,
+                          {name: self.http_port[name] for name, pool in self.workers if pool})
         self.haproxy = Proc("haproxy", [HAPROXY, "-db", "-f", str(SOURCE / "haproxy" / "haproxy.cfg")],
                             self.dir, env=env)
         self.procs.append(self.haproxy)

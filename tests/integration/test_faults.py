@@ -19,6 +19,7 @@ import collections
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -341,9 +342,20 @@ class Reload(StackCase):
 
 class CapturingAgent:
     """A stand-in SPOP agent that records every frame HAProxy sends and ACKs each NOTIFY with
-    backend synapse_main: what HAProxy puts on the wire is exactly what it captured."""
+    backend synapse_main: what HAProxy puts on the wire is exactly what it captured.
 
-    def __init__(self, port):
+    mode (how each NOTIFY is answered; HELLO, health checks and DISCONNECT are always right, so
+    HAProxy's SPOP check keeps the agent UP):
+      ack         set-var backend synapse_main
+      slow        the same ACK, but SLOW_S later: past the SPOE `timeout processing` (200 ms)
+      disconnect  an agent DISCONNECT with an error status (3, invalid frame), then close
+      garbage     an ACK whose action is cut short (set-var with no variable), i.e. an agent
+                  that sends a broken answer"""
+
+    SLOW_S = 1.0
+
+    def __init__(self, port, mode="ack"):
+        self.mode = mode
         self.listener = socket.create_server(("127.0.0.1", port))
         self.listener.settimeout(0.2)
         self.captured = bytearray()
@@ -385,7 +397,17 @@ class CapturingAgent:
                         self.notifies += 1
                     # set-var(txn, "backend", "synapse_main")
                     action = bytes([1, 3, 2]) + sp.s("backend") + sp.typed("synapse_main")
-                    conn.sendall(sp.frame(sp.ACK, action, f.sid, f.fid))
+                    if self.mode == "slow":
+                        threading.Timer(self.SLOW_S, self.send_quietly,
+                                        (conn, sp.frame(sp.ACK, action, f.sid, f.fid))).start()
+                    elif self.mode == "disconnect":
+                        conn.sendall(sp.frame(sp.AGENT_DISCONNECT, sp.kv([
+                            ("status-code", 3), ("message", "stand-in agent: refusing")])))
+                        return
+                    elif self.mode == "garbage":
+                        conn.sendall(sp.frame(sp.ACK, bytes([1, 3, 2]), f.sid, f.fid))
+                    else:
+                        conn.sendall(sp.frame(sp.ACK, action, f.sid, f.fid))
                 elif f.type == sp.HAPROXY_DISCONNECT:
                     conn.sendall(sp.frame(sp.AGENT_DISCONNECT,
                                           sp.kv([("status-code", 0), ("message", "")])))
@@ -395,10 +417,97 @@ class CapturingAgent:
         finally:
             conn.close()
 
+    @staticmethod
+    def send_quietly(conn, data):
+        try:
+            conn.sendall(data)
+        except OSError:  # HAProxy gave up on the connection meanwhile
+            pass
+
     def close(self):
         self.stop_flag.set()
         self.listener.close()
         self.thread.join(timeout=5)
+
+
+# Requests whose fallback class is unambiguous: (method, path, headers, worker or set of workers).
+FALLBACK_CASES = [
+    ("GET", "/_matrix/client/v3/sync?since=s1&timeout=0", {}, "client_sync1"),
+    ("PUT", "/_matrix/client/v3/rooms/!f:example.org/typing/%40a%3Aexample.org", {}, "client_sync1"),
+    ("GET", "/_matrix/client/v1/media/download/example.org/AbC", {}, "media1"),
+    ("PUT", "/_matrix/federation/v1/send/17", {"Authorization": 'X-Matrix origin="o.org",key="k",sig="s"'},
+     "federation_reader1"),
+    ("GET", "/_matrix/client/versions", {}, "main"),
+    ("POST", "/_matrix/client/v3/rooms/!f:example.org/forget", {}, "main"),
+    ("GET", "/_matrix/client/v3/rooms/!f:example.org/messages", {}, set(ROOM_WORKERS)),
+    ("GET", "/_matrix/federation/v1/state_ids/%21f%3Aexample.org", {}, set(ROOM_WORKERS)),
+]
+SPOE_ERR = re.compile(r" (?P<method>[A-Z]+) (?P<path>\S+) srv=\S* pool=\S* key=\S* "
+                        r"spoe_ms=(?P<ms>\S*) spoe_err=(?P<err>\S*)$")
+
+
+class AgentMisbehaves(unittest.TestCase):
+    """The fallback when the agent is up (HAProxy's SPOP check passes) but fails requests: too
+    slow, answering with an error DISCONNECT, or with a broken ACK. Every request is still
+    answered 200 by the static rules' worker (one room on one worker), within about the SPOE
+    `timeout processing` rather than the agent's delay, and HAProxy's log carries the exact
+    txn.synapse.error (option set-on-error) each failure sets — the same on 2.6 and 3.2:
+      slow        1    (SPOE timeout: `timeout processing` expired)
+      disconnect  259  (256 + the agent's DISCONNECT status-code, 3)
+      garbage     -    (no error: HAProxy stops decoding actions at the broken one and takes the
+                        ACK as an answer that set nothing, so only the missing
+                        txn.synapse.backend sends the request to the fallback)"""
+
+    def run_mode(self, mode, want_err):
+        os.environ["SPOA_HAPROXY_LOG_ALL"] = "1"
+        self.addCleanup(os.environ.pop, "SPOA_HAPROXY_LOG_ALL", None)
+        stack = Stack()
+        self.addCleanup(stack.close)
+        stack.start(agent=False)
+        agent = CapturingAgent(stack.agent_port, mode=mode)
+        self.addCleanup(agent.close)
+        wait_for(stack.agent_up, timeout=30, what=f"stand-in agent ({mode}) UP in HAProxy")
+        rooms, slowest = set(), 0.0
+        for _ in range(3):
+            for method, path, headers, want in FALLBACK_CASES:
+                t0 = time.monotonic()
+                status, worker = stack.request(method, path, headers)
+                slowest = max(slowest, time.monotonic() - t0)
+                self.assertEqual(status, 200, f"{mode}: {method} {path}")
+                if isinstance(want, set):
+                    self.assertIn(worker, want, f"{mode}: {method} {path}")
+                    if "/rooms/" in path:
+                        rooms.add(worker)
+                else:
+                    self.assertEqual(worker, want, f"{mode}: {method} {path}")
+        self.assertEqual(len(rooms), 1, f"{mode}: one room split over {rooms}")
+        self.assertGreaterEqual(agent.notifies, 1, f"{mode}: HAProxy never asked the agent")
+        # Not waiting for the agent: at most the processing timeout plus scheduling (the slow
+        # agent answers after 1 s).
+        self.assertLess(slowest, 0.9, f"{mode}: a request waited {slowest:.2f} s")
+        errs = collections.Counter()
+
+        def logged():
+            errs.clear()
+            for line in stack.haproxy.output().splitlines():
+                m = SPOE_ERR.search(line)
+                if m and "/_matrix/" in m.group("path"):
+                    errs[m.group("err")] += 1
+            return sum(errs.values()) >= 3 * len(FALLBACK_CASES)
+
+        wait_for(logged, timeout=10, what="HAProxy's log line of every request")
+        print(f"{mode}: slowest request {slowest * 1000:.0f} ms, {agent.notifies} NOTIFYs seen, "
+              f"spoe_err values logged {dict(errs)}")
+        self.assertEqual(set(errs), {want_err}, f"{mode}: txn.synapse.error logged {dict(errs)}")
+
+    def test_slow_agent(self):
+        self.run_mode("slow", "1")
+
+    def test_agent_error_disconnect(self):
+        self.run_mode("disconnect", "259")
+
+    def test_agent_broken_ack(self):
+        self.run_mode("garbage", "-")
 
 
 class Secrets(unittest.TestCase):
