@@ -2,6 +2,12 @@
 """End-to-end comparison: wrk -> HAProxy 2.6 -> 8 trivial backends, five ways of routing.
 
     tests/bench/e2e.py [--build-dir build-perf] [--rounds 10] [--duration 10] [--variants ...]
+                       [--haproxy 2.6,3.2]
+
+--haproxy takes one HAProxy or a comma-separated list: `2.6` (the host's, bookworm), `3.2` (the
+sid chroot's through scripts/haproxy3) or a path. With several, every round runs every variant
+on every HAProxy (each variant's versions back to back, the version order rotating too), and
+the table has one row per version and variant, each ratio against the same version's static.
 
 Variants (issue 8's table, plus synapse-spoa):
   static      one backend, no routing at all (the 1.00 reference)
@@ -268,7 +274,7 @@ def parse_wrk(text):
     return {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
 
 
-def run_variant(variant, a, procs, tmp, ports, metrics_ports, control_port):
+def run_variant(variant, a, procs, tmp, ports, metrics_ports, control_port, haproxy=None):
     port = free_port()
     agent_port = free_port()
     agent = None
@@ -286,7 +292,7 @@ def run_variant(variant, a, procs, tmp, ports, metrics_ports, control_port):
         wait_for(ready.exists, what="agent ready file")
     cfg_path = tmp / f"haproxy-{variant}.cfg"
     cfg_path.write_text(haproxy_cfg(variant, a, tmp, port, ports, agent_port))
-    hap = procs.start("haproxy", [a.haproxy, "-db", "-f", str(cfg_path)])
+    hap = procs.start("haproxy", [haproxy or a.haproxy, "-db", "-f", str(cfg_path)])
     try:
         wait_for(lambda: port_open(port) or hap.poll() is not None, what="haproxy")
         if hap.poll() is not None:
@@ -362,7 +368,9 @@ def main():
     ap.add_argument("--agent-bin", type=pathlib.Path,
                     help="the synapse-spoa binary (default: BUILD_DIR/src/synapse-spoa)")
     ap.add_argument("--agent-extra", default="", help="YAML appended to the agent config")
-    ap.add_argument("--haproxy", default=shutil.which("haproxy") or "/usr/sbin/haproxy")
+    ap.add_argument("--haproxy", default=shutil.which("haproxy") or "/usr/sbin/haproxy",
+                    help="HAProxy binary, or a comma-separated list of binaries or versions "
+                         "(2.6 = the host's, 3.2 = scripts/haproxy3): all run interleaved")
     ap.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
     ap.add_argument("--perf-agent", action="store_true",
                     help="count the agent's system calls per request with perf stat")
@@ -374,6 +382,8 @@ def main():
         if v not in VARIANTS:
             ap.error(f"unknown variant {v}")
 
+    haproxies = haproxy_versions(a.haproxy, ap)
+
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="spoa-e2e-"))
     procs = Procs(tmp)
     def on_signal(signum, _frame):
@@ -381,7 +391,7 @@ def main():
         sys.exit(128 + signum)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    results = {v: [] for v in variants}
+    results = {h: {v: [] for v in variants} for h in haproxies}
     try:
         ready = tmp / "sim.ready"
         argv = [str(a.build_dir / "tests" / "support" / "spoa-sim-workers"), "--ready-file",
@@ -400,12 +410,15 @@ def main():
             else:
                 ports[parts[0]] = int(parts[1])
                 metrics_ports[parts[0]] = int(parts[2])
+        names = list(haproxies)
         for r in range(a.rounds):
             order = variants[r % len(variants):] + variants[:r % len(variants)]
-            for v in order:
-                res = run_variant(v, a, procs, tmp, ports, metrics_ports, control_port)
-                results[v].append(res)
-                print(f"round {r + 1}/{a.rounds} {v:10s} {res['rps']:9.0f} req/s "
+            horder = names[r % len(names):] + names[:r % len(names)]
+            for v, h in ((v, h) for v in order for h in horder):
+                res = run_variant(v, a, procs, tmp, ports, metrics_ports, control_port,
+                                  haproxy=haproxies[h])
+                results[h][v].append(res)
+                print(f"round {r + 1}/{a.rounds} HAProxy {h} {v:10s} {res['rps']:9.0f} req/s "
                       f"p99 {res['p99_ms']:.2f} ms  haproxy {res['haproxy_us']:.1f} us/req  "
                       f"agent {res['agent_us']:.1f} us/req  rooms {res['room_requests']}"
                       + (f"  agent syscalls/req {res['agent_syscalls_per_req']}"
@@ -414,20 +427,38 @@ def main():
     finally:
         procs.stop_all()
     if a.json:
-        a.json.write_text(json.dumps(results, indent=1))
+        # One HAProxy: {variant: runs}, as before; several: {version: {variant: runs}}.
+        out = results if len(results) > 1 else next(iter(results.values()))
+        a.json.write_text(json.dumps(out, indent=1))
     print_table(results, variants, a)
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def print_table(results, variants, a):
+def haproxy_versions(spec, ap):
+    """--haproxy's list as {version label: executable}, e.g. {"2.6.12": "/usr/sbin/haproxy"}."""
+    out = {}
+    for item in spec.split(","):
+        exe = {"2.6": shutil.which("haproxy") or "/usr/sbin/haproxy",
+               "3.2": str(SOURCE / "scripts" / "haproxy3")}.get(item.strip(), item.strip())
+        r = subprocess.run([exe, "-v"], capture_output=True, text=True)
+        m = re.search(r"version (\d+\.\d+\.\d+)", r.stdout)
+        if r.returncode != 0 or not m:
+            ap.error(f"--haproxy {item}: `{exe} -v` failed (exit {r.returncode}): "
+                     f"{(r.stdout + r.stderr).strip()}")
+        out[m.group(1)] = exe
+    return out
+
+
+def print_table(all_results, variants, a):
     med = statistics.median
-    rounds = min(len(v) for v in results.values())
+    rounds = min(len(v) for res in all_results.values() for v in res.values())
     print(f"\n{rounds} interleaved rounds x {a.duration:g} s, wrk -t{a.threads} -c{a.connections}, "
           f"HAProxy nbthread {a.nbthread}, {os.cpu_count()} CPUs; medians")
-    print("| variant | req/s | ratio vs static | p50 ms | p99 ms | HAProxy CPU-us/req | "
+    print("| HAProxy | variant | req/s | ratio vs static | p50 ms | p99 ms | HAProxy CPU-us/req | "
           "agent CPU-us/req | room max/mean | errors |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for v in variants:
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for h, v in ((h, v) for h in all_results for v in variants):
+        results = all_results[h]
         rs = results[v]
         if "static" in results and v != "static":
             ratio = med([x["rps"] / s["rps"] for x, s in zip(rs, results["static"])])
@@ -437,7 +468,7 @@ def print_table(results, variants, a):
         agent = f"{med([x['agent_us'] for x in rs]):.2f}" if v.startswith("spoe") else "-"
         bal = med([x["balance"] for x in rs])
         bal_s = f"{bal:.3f}" if bal == bal else "-"  # NaN: no room traffic (static, noop)
-        print(f"| {v} | {med([x['rps'] for x in rs]):.0f} | {ratio_s} | "
+        print(f"| {h} | {v} | {med([x['rps'] for x in rs]):.0f} | {ratio_s} | "
               f"{med([x['p50_ms'] for x in rs]):.2f} | {med([x['p99_ms'] for x in rs]):.2f} | "
               f"{med([x['haproxy_us'] for x in rs]):.1f} | {agent} | "
               f"{bal_s} | {sum(x['errors'] for x in rs)} |")
