@@ -68,9 +68,6 @@ class affinity_table {
 
   // Evicts (LRU first) down to a lower cap.
   void set_limits(std::size_t max_keys, std::uint64_t ttl_ms);
-  void set_lru_resolution(std::uint32_t seconds) noexcept {
-    lru_resolution_s_ = seconds ? seconds : 1;
-  }
   void reserve(std::size_t keys);
 
   // The live entry for `hash`, refreshed (last use = now, maybe moved to the LRU head); nullptr

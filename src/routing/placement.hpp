@@ -161,7 +161,7 @@ struct plan {
   std::uint16_t stored_rank = 0;   // the entry's rank field after insert/update
   bool take_move_token = false;    // a gradual move (drain, overload) spends a move token
   bool take_return_token = false;  // a return home spends one of the pool's tokens
-  // The bounded-load bound for this request in the units of placement::load_of(); NaN when the
+  // The bounded-load bound for this request in the units of worker_figures::load; NaN when the
   // pool has no usable capacity.
   double bound = 0;
   // Keyed: the pool's workers in the key's rendezvous order, with the reason a new key passed
