@@ -78,8 +78,32 @@ std::shared_ptr<agent_metrics::state> agent_metrics::build(const config::agent_c
   return st;
 }
 
+// Reload builds the new label set, then carries every count over by its labels (pool, backend,
+// server; worker names for the worker gauges), so counters never go back for what still exists.
 void agent_metrics::reconfigure(const config::agent_config& cfg) {
-  std::atomic_store(&state_, build(cfg));
+  auto next = build(cfg);
+  const state& old = *state_;
+  for (std::size_t n = 0; n < next->slot_pool.size(); ++n) {
+    for (std::size_t o = 0; o < old.slot_pool.size(); ++o) {
+      if (old.slot_pool[o] != next->slot_pool[n] || old.slot_backend[o] != next->slot_backend[n] ||
+          old.slot_server[o] != next->slot_server[n])
+        continue;
+      for (std::size_t r = 0; r < k_reasons; ++r)
+        next->decisions[n * k_reasons + r].store(
+            old.decisions[o * k_reasons + r].load(std::memory_order_relaxed),
+            std::memory_order_relaxed);
+      break;
+    }
+  }
+  for (std::size_t n = 0; n < next->worker_names.size(); ++n) {
+    for (std::size_t o = 0; o < old.worker_names.size(); ++o) {
+      if (old.worker_names[o] != next->worker_names[n]) continue;
+      next->workers[n].keys.store(old.workers[o].keys.load(std::memory_order_relaxed),
+                                  std::memory_order_relaxed);
+      break;
+    }
+  }
+  std::atomic_store(&state_, std::move(next));
 }
 
 void agent_metrics::on_decision(const decision::answer& a, double seconds) {
