@@ -108,7 +108,7 @@ class agent_process {
       throw std::runtime_error("metrics_listen " + bind + ": cannot listen: " + e.what());
     }
     exposer_->RegisterCollectable(metrics_);
-    start_load(cfg);
+    start_load(cfg, scrape_targets(cfg));
     if (cfg.placement.hash_key.empty()) {
       log_warn(
           "placement.hash_key is not set: room placement is predictable from room IDs; set a "
@@ -176,7 +176,10 @@ class agent_process {
       return;
     }
     auto cfg = std::get<config::agent_config>(std::move(loaded));
+    // Everything that can fail is built first; only then is anything swapped.
+    std::vector<scrape_target> targets;
     try {
+      targets = scrape_targets(cfg);
       // Keeps the affinity table: keys stay with workers of the same name.
       router_->reconfigure(cfg);
     } catch (const std::exception& e) {
@@ -200,8 +203,7 @@ class agent_process {
       if (parse_log_level(cfg.log_level, &lvl)) set_log_level(lvl);
     }
     metrics_->reconfigure(cfg);
-    if (scraper_) scraper_->stop();
-    start_load(cfg);
+    start_load(cfg, std::move(targets));
     scraper_->start();
     opts_.config = std::move(cfg);
     log_info("reloaded " + opts_.config_path);
@@ -209,7 +211,7 @@ class agent_process {
 
   // A fresh load model and scraper for the configured workers. Until the first scrapes arrive
   // every worker is `unknown`, which placement treats as healthy at nominal capacity.
-  void start_load(const config::agent_config& cfg) {
+  void start_load(const config::agent_config& cfg, std::vector<scrape_target> targets) {
     // The replaced scraper is stopped and dropped at once: its coroutines own what they touch
     // (including the old model) and unwind on their own (scraper.hpp).
     scraper_.reset();
@@ -219,7 +221,7 @@ class agent_process {
     // Reload builds a new model that keeps each worker's state by name (load/model.hpp).
     model_ = model_ ? std::make_shared<load::model>(*model_, cfg.load, std::move(names))
                     : std::make_shared<load::model>(cfg.load, std::move(names));
-    scraper_ = std::make_unique<scraper>(io_, scrape_targets(cfg), cfg.load, model_,
+    scraper_ = std::make_unique<scraper>(io_, std::move(targets), cfg.load, model_,
                                          [this] { publish_load(); });
   }
 

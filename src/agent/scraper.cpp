@@ -67,10 +67,6 @@ class scraper::liveness {
   std::shared_ptr<context> ctx_;
 };
 
-load::options load_options_of(const config::load& l) {
-  return l;  // the config's `load:` section is the load component's options struct
-}
-
 std::vector<scrape_target> scrape_targets(const config::agent_config& cfg) {
   std::vector<scrape_target> out;
   for (std::size_t i = 0; i < cfg.workers.size(); ++i) {
@@ -244,7 +240,7 @@ std::shared_ptr<const routing::load_view> scrape_live(const config::agent_config
   std::vector<std::string> names;
   for (const auto& w : cfg.workers)
     names.push_back(w.name);
-  auto model = std::make_shared<load::model>(load_options_of(cfg.load), std::move(names));
+  auto model = std::make_shared<load::model>(cfg.load, std::move(names));
   auto targets = scrape_targets(cfg);
   std::vector<std::size_t> workers;
   for (const auto& t : targets)

@@ -74,9 +74,6 @@ class scraper {
   bool started_ = false;
 };
 
-// The load model's options from the config's `load` section.
-load::options load_options_of(const config::load& l);
-
 // Scrape targets for every worker that has a metrics URL; throws std::runtime_error naming the
 // worker when a URL does not parse (the config loader has already rejected those).
 std::vector<scrape_target> scrape_targets(const config::agent_config& cfg);

@@ -125,7 +125,7 @@ config::load fast_load() {
 
 struct Scraper : ::testing::Test {
   std::shared_ptr<load::model> make_model(const config::load& l) {
-    return std::make_shared<load::model>(load_options_of(l), std::vector<std::string>{"room1"});
+    return std::make_shared<load::model>(l, std::vector<std::string>{"room1"});
   }
   std::vector<scrape_target> targets_for(const http_stub& s) {
     return {{0, "room1", "127.0.0.1", s.port(), "/metrics"}};
@@ -252,8 +252,7 @@ TEST(ScraperShutdown, DroppedWithTheIoContext) {
     asio::io_context io(1);
     http_stub stub(io, http_stub::mode::hang, "");
     const auto opts = fast_load();
-    auto model =
-        std::make_shared<load::model>(load_options_of(opts), std::vector<std::string>{"room1"});
+    auto model = std::make_shared<load::model>(opts, std::vector<std::string>{"room1"});
     watch = model;
     auto s = std::make_unique<scraper>(
         io, std::vector<scrape_target>{{0, "room1", "127.0.0.1", stub.port(), "/metrics"}}, opts,
