@@ -41,19 +41,6 @@ ALLOWED = [
     ("admin_room_details", None, "synapse_main", "/_synapse/admin/v1/rooms/{room} on main"),
     ("room_aliases", r"/unstable/org\.matrix\.msc2432/", "synapse_main",
      "p_room does not list the msc2432 unstable prefix"),
-    # --- Gaps of the fallback's regexes for unstable MSC prefixes: main serves these (account
-    # data on main is forwarded to the stream writer over replication). Findings, see issue 15.
-    ("sliding_sync", None, "synapse_main",
-     "p_sync lacks unstable/org.matrix.simplified_msc3575/sync: sliding sync on main"),
-    ("account_data", r"/unstable/org\.matrix\.msc3391/", "synapse_main",
-     "p_writer lacks the msc3391 prefix"),
-    ("room_account_data", r"/unstable/org\.matrix\.msc3391/", "synapse_main",
-     "p_writer lacks the msc3391 prefix"),
-    # --- KNOWN BUG of haproxy.cfg (reported in issue 15; the ACLs have another owner): a
-    # main-only federation endpoint (synapse-routing.md: "federation paths absent from the worker
-    # list") reaches the federation reader, because p_fedmain lists only openid/userinfo. Remove
-    # this entry when p_fedmain covers /_matrix/federation/v1/3pid/onbind.
-    ("fed_3pid_onbind", None, "synapse_federation_reader", "BUG: main-only, fallback p_fed"),
     # --- Paths Synapse does not serve (the catch-all rule, main, in the agent; 404 on any
     # worker): the fallback's ACLs accept every client API version prefix, the route table only
     # those Synapse registers. Only the ACL probes and a malformed room ID reach these.
@@ -160,8 +147,20 @@ PROBE_TAILS = [
 ]
 
 
+# ACL lines with a fixed unstable prefix instead of a version: their edges (no remainder after
+# account_data; tags, which MSC3391 does not cover).
+PROBE_PATHS = [
+    "/_matrix/client/unstable/org.matrix.msc3391/user/@alice:example.org/account_data",
+    "/_matrix/client/unstable/org.matrix.msc3391/user/@alice:example.org/rooms/!abc:example.org/"
+    "account_data",
+    "/_matrix/client/unstable/org.matrix.msc3391/user/@alice:example.org/rooms/!abc:example.org/"
+    "tags/t",
+]
+
+
 def acl_probes():
-    return [("GET", f"/_matrix/client/{v}/{t}", None) for v in PROBE_VERSIONS for t in PROBE_TAILS]
+    return ([("GET", f"/_matrix/client/{v}/{t}", None) for v in PROBE_VERSIONS for t in PROBE_TAILS]
+            + [("GET", p, None) for p in PROBE_PATHS])
 
 
 # --- the test -----------------------------------------------------------------------------------
