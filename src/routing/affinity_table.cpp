@@ -159,8 +159,11 @@ void affinity_table::rehash(std::size_t slots) {
 }
 
 affinity_table::entry* affinity_table::find(std::uint64_t hash, std::uint64_t now_ms) noexcept {
-  const std::size_t i = find_slot(hash);
-  if (i == slot_count_) return nullptr;
+  return find_at(slot(hash), now_ms);
+}
+
+affinity_table::entry* affinity_table::find_at(std::size_t i, std::uint64_t now_ms) noexcept {
+  if (i == npos) return nullptr;
   entry& e = slots_[i];
   if (expired(e, now_ms)) {
     erase_at(static_cast<std::uint32_t>(i));

@@ -77,6 +77,29 @@ class affinity_table {
   // The same lookup without any change (explain, tests).
   const entry* peek(std::uint64_t hash, std::uint64_t now_ms) const noexcept;
 
+  // The lookup in two halves, for a caller that looks first and changes later (placement's
+  // decide() then place()): slot() is the slot holding `hash` (live or idle past the TTL), npos
+  // when absent, and changes nothing; peek_at()/find_at() are peek()/find() for that slot. The
+  // index stays valid until the next insert/erase/expire/set_limits.
+  static constexpr std::size_t npos = ~std::size_t{0};
+  std::size_t slot(std::uint64_t hash) const noexcept {
+    const std::size_t i = find_slot(hash);
+    return i == slot_count_ ? npos : i;
+  }
+  const entry* peek_at(std::size_t slot, std::uint64_t now_ms) const noexcept {
+    return slot == npos || expired(slots_[slot], now_ms) ? nullptr : &slots_[slot];
+  }
+  entry* find_at(std::size_t slot, std::uint64_t now_ms) noexcept;
+
+  // Starts loading the cache lines a lookup of `hash` probes first (its home slot, and the next
+  // slot when that lies in the next line), so the DRAM miss of a cold entry overlaps whatever
+  // the caller computes before the lookup. Changes nothing.
+  void prefetch(std::uint64_t hash) const noexcept {
+    const std::size_t i = hash & mask_;
+    __builtin_prefetch(&slots_[i]);
+    if (i & 1) __builtin_prefetch(&slots_[(i + 1) & mask_]);
+  }
+
   // Adds `hash` (which must be absent) as the most recent entry, evicting the least recently used
   // one when full. nullptr when max_keys is 0. May allocate (table growth).
   entry* insert(std::uint64_t hash, std::uint16_t worker, std::uint16_t rank, std::uint64_t now_ms);

@@ -135,8 +135,11 @@ void placement::build(std::vector<pool_spec> pools, std::vector<worker_spec> wor
               [&](std::uint16_t a, std::uint16_t b) { return specs_[a].name < specs_[b].name; });
     largest = std::max(largest, pr.members.size());
   }
-  for (auto& pr : pools_)
+  for (auto& pr : pools_) {
     pr.return_tokens = std::max(1.0, opts_.return_per_second);
+    for (std::uint16_t m : pr.members)
+      if (specs_[m].weight != specs_[pr.members.front()].weight) pr.equal_weights = false;
+  }
   scratch_.clear();
   scratch_.reserve(largest);
   table_.set_limits(opts_.max_keys, ms(opts_.affinity_ttl));
@@ -319,16 +322,20 @@ decision placement::place(int pool, std::string_view key, std::uint64_t now_ms) 
     return decision{};
   }
   pool_rt& p = pools_[static_cast<std::size_t>(pool)];
+  const bool keyed = pool_specs_[static_cast<std::size_t>(pool)].keyed && !key.empty();
+  // Hash the key first and start loading its table slot (a DRAM miss with a large table), so
+  // the miss overlaps the rest of the decision instead of stalling it.
+  const std::uint64_t kh = keyed ? key_hash(key) : 0;
+  if (keyed) table_.prefetch(table_hash(p, kh));
   now_ms = advance(now_ms);
   table_.expire(now_ms, expire_per_call);
-  if (pool_specs_[static_cast<std::size_t>(pool)].keyed && !key.empty())
-    evaluate_overload(p, now_ms);
-  const plan pl = decide(pool, key, now_ms);
+  if (keyed) evaluate_overload(p, now_ms);
+  const plan pl = decide_hashed(pool, keyed, kh, now_ms, false);
   const decision& d = pl.answer;
   if (pl.keyed) {
-    // find() refreshes the entry's last use (and drops it if idle past the TTL, which decide()'s
-    // peek() already treated as absent).
-    affinity_table::entry* e = table_.find(pl.table_hash, now_ms);
+    // find_at() refreshes the entry's last use (and drops it if idle past the TTL, which
+    // decide()'s peek_at() already treated as absent). Nothing changed the table since decide().
+    affinity_table::entry* e = table_.find_at(pl.table_slot, now_ms);
     if (pl.take_move_token) take_token(now_ms);
     if (pl.take_return_token) take_return_token(p, now_ms);
     if (pl.move != move_cause::none) ++stats_.moves[static_cast<int>(pl.move)];

@@ -154,8 +154,11 @@ struct plan {
   int pool = -1;
   bool keyed = false;            // an affinity pool and a non-empty key
   std::uint64_t table_hash = 0;  // the key's affinity-table hash (keyed only)
-  int remembered = -1;           // the worker the key is remembered on; -1 for a new key
-  int home = -1;                 // a displaced key's home worker (Sticky home); -1 otherwise
+  // The table slot holding table_hash when decided (affinity_table::slot(); npos when absent),
+  // so place() refreshes the entry without a second lookup. Valid until the table changes.
+  std::size_t table_slot = affinity_table::npos;
+  int remembered = -1;  // the worker the key is remembered on; -1 for a new key
+  int home = -1;        // a displaced key's home worker (Sticky home); -1 otherwise
   move_cause move = move_cause::none;
   store_op store = store_op::keep;
   std::uint16_t stored_rank = 0;   // the entry's rank field after insert/update
@@ -282,6 +285,7 @@ class placement {
     std::uint64_t evaluated_at = never;  // last overload evaluation (now_ms)
     double return_tokens = 0;            // sticky-home bucket (see above)
     std::uint64_t return_tokens_at_ms = 0;
+    bool equal_weights = true;  // every member has the same weight (hit_second() applies)
   };
   struct choice {
     int worker = -1;
@@ -312,10 +316,11 @@ class placement {
   bool token_available(std::uint64_t now_ms) const noexcept;
   void take_token(std::uint64_t now_ms) noexcept;
   // placement_decide.cpp. Ranks the pool's members for the key into scratch_ (reserved: no
-  // allocation) and picks the first eligible one under `bound`, skipping `exclude`; records the
-  // skip reason of every rank it passed.
-  choice select(const pool_rt& p, std::uint64_t key_hash, double bound, int exclude,
-                const pool_sums& s) const noexcept;
+  // allocation), every skip reason none.
+  void rank(const pool_rt& p, std::uint64_t key_hash) const noexcept;
+  // Over the ranking in scratch_: the first eligible worker under `bound`, skipping `exclude`;
+  // records the skip reason of every rank it passed.
+  choice select(double bound, int exclude, const pool_sums& s) const noexcept;
   // Over the ranking in scratch_: the first worker other than `exclude` that takes new keys,
   // else the next-ranked one after `exclude`; -1 for a pool of one. Sets *rank when not null.
   int second_choice(int exclude, const pool_sums& s, int* rank = nullptr) const noexcept;
@@ -326,7 +331,19 @@ class placement {
   bool return_token_available(const pool_rt& p, std::uint64_t now_ms) const noexcept;
   void take_return_token(pool_rt& p, std::uint64_t now_ms) noexcept;
   int least_loaded(const pool_rt& p, const pool_sums& s, int exclude) const noexcept;
-  void decide_keyed(plan& pl, const pool_rt& p, std::uint64_t now_ms) const noexcept;
+  // decide() once the key's SipHash is known (0 and ignored when `keyed` is false: an unkeyed
+  // pool or an empty key), so place() can hash the key, and start loading its table slot, first.
+  // Without `full_ranking` (place()), a plain affinity hit may leave plan::ranking empty.
+  plan decide_hashed(int pool, bool keyed, std::uint64_t key_hash, std::uint64_t now_ms,
+                     bool full_ranking) const noexcept;
+  void decide_keyed(plan& pl, const pool_rt& p, const pool_sums& s, std::uint64_t now_ms,
+                    bool full_ranking) const noexcept;
+  // second_choice(current) for a pool of equal weights without ranking it: the eligible member
+  // other than `current` with the highest score, found by comparing the scores' uniform inputs
+  // (score = -weight / ln(u) rises with u). -1 when that is not certain (no eligible member, or
+  // the two best inputs closer than log's rounding could keep apart): then rank the pool.
+  int hit_second(const pool_rt& p, std::uint64_t key_hash, int current,
+                 const pool_sums& s) const noexcept;
   std::uint64_t table_hash(const pool_rt& p, std::uint64_t key_hash) const noexcept {
     return mix64(key_hash ^ p.salt);
   }

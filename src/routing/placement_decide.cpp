@@ -11,11 +11,7 @@
 
 namespace spoa::routing {
 
-placement::choice placement::select(const pool_rt& p, std::uint64_t key_hash, double bound,
-                                    int exclude, const pool_sums& s) const noexcept {
-  choice c;
-  const std::size_t n = p.members.size();
-  if (n == 0) return c;
+void placement::rank(const pool_rt& p, std::uint64_t key_hash) const noexcept {
   // Insertion sort into the reserved scratch_: pools hold tens of workers at most.
   scratch_.clear();
   for (std::uint16_t m : p.members) {
@@ -28,6 +24,12 @@ placement::choice placement::select(const pool_rt& p, std::uint64_t key_hash, do
       --i;
     }
   }
+}
+
+placement::choice placement::select(double bound, int exclude, const pool_sums& s) const noexcept {
+  choice c;
+  const std::size_t n = scratch_.size();
+  if (n == 0) return c;
   c.first = scratch_[0].worker;
   for (std::size_t r = 0; r < n; ++r) {
     ranked_worker& rw = scratch_[r];
@@ -133,6 +135,13 @@ int placement::least_loaded(const pool_rt& p, const pool_sums& s, int exclude) c
 }
 
 plan placement::decide(int pool, std::string_view key, std::uint64_t now_ms) const noexcept {
+  const bool keyed = pool >= 0 && static_cast<std::size_t>(pool) < pools_.size() &&
+                     pool_specs_[static_cast<std::size_t>(pool)].keyed && !key.empty();
+  return decide_hashed(pool, keyed, keyed ? key_hash(key) : 0, now_ms, true);
+}
+
+plan placement::decide_hashed(int pool, bool keyed, std::uint64_t key_hash, std::uint64_t now_ms,
+                              bool full_ranking) const noexcept {
   plan pl;
   pl.bound = std::numeric_limits<double>::quiet_NaN();
   if (pool < 0 || static_cast<std::size_t>(pool) >= pools_.size()) return pl;
@@ -144,7 +153,7 @@ plan placement::decide(int pool, std::string_view key, std::uint64_t now_ms) con
   const pool_sums s = sums(p);
   if (s.capacity > 0) pl.bound = opts_.balance_factor * (s.count + inc) / s.capacity;
 
-  pl.keyed = pool_specs_[static_cast<std::size_t>(pool)].keyed && !key.empty();
+  pl.keyed = keyed;
   if (!pl.keyed) {
     scratch_.clear();
     for (std::uint16_t m : p.members)
@@ -164,23 +173,63 @@ plan placement::decide(int pool, std::string_view key, std::uint64_t now_ms) con
     }
     return pl;
   }
-  pl.answer.key_hash = key_hash(key);
-  pl.table_hash = table_hash(p, pl.answer.key_hash);
-  decide_keyed(pl, p, now_ms);
-  pl.ranking = scratch_;
+  pl.answer.key_hash = key_hash;
+  pl.table_hash = table_hash(p, key_hash);
+  decide_keyed(pl, p, s, now_ms, full_ranking);
   return pl;
 }
 
-void placement::decide_keyed(plan& pl, const pool_rt& p, std::uint64_t now_ms) const noexcept {
+int placement::hit_second(const pool_rt& p, std::uint64_t key_hash, int current,
+                          const pool_sums& s) const noexcept {
+  if (!p.equal_weights) return -1;
+  int best = -1;
+  double u1 = 0, u2 = 0;  // the best and second-best inputs among eligible members
+  for (std::uint16_t m : p.members) {
+    if (static_cast<int>(m) == current || !takes_new(m, s)) continue;
+    const double u = hash_to_unit(mix64(key_hash ^ workers_[m].seed));
+    if (best < 0 || u > u1) {
+      u2 = best < 0 ? 0 : u1;
+      u1 = u;
+      best = m;
+    } else if (u > u2) {
+      u2 = u;
+    }
+  }
+  // -1/ln(u) keeps the order of u wherever the inputs differ by far more than log's and the
+  // division's rounding (under an ulp each), relative to |ln u| <= 37.5 for every u in (0, 1).
+  // Closer inputs (probability ~2^-27 per key) are ranked exactly, by score then name.
+  if (best < 0 || u1 - u2 <= 0x1p-27 * u1) return -1;
+  return best;
+}
+
+void placement::decide_keyed(plan& pl, const pool_rt& p, const pool_sums& s, std::uint64_t now_ms,
+                             bool full_ranking) const noexcept {
   decision& d = pl.answer;
-  const pool_sums s = sums(p);
   const double bound = std::isnan(pl.bound) ? 0 : pl.bound;
-  const affinity_table::entry* e = table_.peek(pl.table_hash, now_ms);
+  // The key's slot is usually a DRAM miss: start loading it before anything else.
+  table_.prefetch(pl.table_hash);
+  pl.table_slot = table_.slot(pl.table_hash);
+  const affinity_table::entry* e = table_.peek_at(pl.table_slot, now_ms);
   const move_cause mk = e ? must_move(pl.pool, e->worker, now_ms) : move_cause::none;
   const int current = e ? e->worker : -1;
-  // The ranking, with the skip reasons a key leaving `current` (or a new key) meets.
+  // A plain hit (stays, not displaced) needs only its second choice, not the ranking: place()
+  // takes it without ranking when that is certain (hit_second()); explain and tests rank.
+  if (!full_ranking && e && mk == move_cause::none && !affinity_table::is_displaced(e->rank)) {
+    const int second = hit_second(p, d.key_hash, current, s);
+    if (second >= 0) {
+      pl.remembered = current;
+      d.worker = current;
+      d.why = reason::affinity_hit;
+      d.rank = e->rank == affinity_table::no_rank ? -1 : e->rank;
+      d.second = second;
+      return;
+    }
+  }
+  rank(p, d.key_hash);
+  pl.ranking = scratch_;
+  // The skip reasons a key leaving `current` (or a new key) meets.
   const int exclude = e && mk != move_cause::removed && mk != move_cause::none ? current : -1;
-  const choice c = select(p, d.key_hash, bound, exclude, s);
+  const choice c = select(bound, exclude, s);
   auto answer = [&](int worker, reason why, int rank) {
     d.worker = worker;
     d.why = why;

@@ -538,5 +538,34 @@ TEST(Placement, ReasonNames) {
   EXPECT_EQ(to_string(reason::fallback), "fallback");
 }
 
+// place() names a plain hit's second choice without ranking the pool (equal weights): it must be
+// the one decide() gets from the full ranking, also with members that take no new keys.
+TEST(Placement, HitSecondChoiceWithoutRankingMatchesTheRanking) {
+  for (const auto& weights : {std::vector<double>{}, std::vector<double>{1, 2, 1, 3, 1, 1}}) {
+    placement p = make(6, test_options(), weights);
+    for (int i = 0; i < 2000; ++i)
+      p.place(0, room(i), t0);
+    const std::vector<std::vector<worker_load>> loads = {
+        {},
+        {{worker_state::hot, 1}, {}, {worker_state::stalled, 1}, {}, {}, {}},
+        {{}, {worker_state::healthy, 0}, {}, {worker_state::hot, 1}, {}, {}},
+    };
+    std::uint64_t now = t0 + 1;
+    for (const auto& l : loads) {
+      p.set_load(view(l), now);
+      for (int i = 0; i < 2000; ++i) {
+        const plan want = p.decide(0, room(i), now);
+        const decision got = p.place(0, room(i), now);
+        ASSERT_EQ(want.answer.why, reason::affinity_hit) << room(i);
+        EXPECT_EQ(got.why, want.answer.why) << room(i);
+        EXPECT_EQ(got.worker, want.answer.worker) << room(i);
+        EXPECT_EQ(got.rank, want.answer.rank) << room(i);
+        EXPECT_EQ(got.second, want.answer.second) << room(i);
+      }
+      ++now;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace spoa::routing
