@@ -498,7 +498,16 @@ class AgentMisbehaves(unittest.TestCase):
         wait_for(logged, timeout=10, what="HAProxy's log line of every request")
         print(f"{mode}: slowest request {slowest * 1000:.0f} ms, {agent.notifies} NOTIFYs seen, "
               f"spoe_err values logged {dict(errs)}")
-        self.assertEqual(set(errs), {want_err}, f"{mode}: txn.synapse.error logged {dict(errs)}")
+        if mode == "disconnect":
+            # Each error DISCONNECT closes HAProxy's connection to the agent; a request that comes
+            # while HAProxy has none open waits for a new one and can hit the processing timeout
+            # (error 1) instead, more often on a loaded machine (seen 7 of 24 on 3.2). Either way
+            # it was routed by the fallback (asserted above); most must carry the agent's error.
+            self.assertLessEqual(set(errs), {want_err, "1"}, f"{mode}: logged {dict(errs)}")
+            self.assertGreater(errs[want_err], errs["1"], f"{mode}: logged {dict(errs)}")
+        else:
+            self.assertEqual(set(errs), {want_err},
+                             f"{mode}: txn.synapse.error logged {dict(errs)}")
 
     def test_slow_agent(self):
         self.run_mode("slow", "1")
