@@ -5,8 +5,8 @@
 //   bench_pipeline --benchmark_repetitions=3 --benchmark_display_aggregates_only=true
 //
 // Every benchmark processes one message per iteration, so "Time" is ns per step or per message;
-// the `allocs/msg` counter is operator-new calls per message (global operator new is replaced
-// below with a counting one). Target (issue 8): zero allocations on the affinity-hit path.
+// the `allocs/msg` counter is operator-new calls per message (global operator new is replaced by
+// the project's counting one, tests/support/alloc_counter). Target (issue 8): zero allocations on the affinity-hit path.
 //
 //   decode          decode_frame + notify_reader over a realistic NOTIFY (6 args)
 //   classify        route_table::classify of the decoded request
@@ -20,7 +20,6 @@
 
 #include <benchmark/benchmark.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -37,41 +36,7 @@
 #include "spop/frame.hpp"
 #include "spop/hello.hpp"
 #include "spop/message.hpp"
-
-// --- allocation counting -------------------------------------------------------------------------
-namespace {
-std::atomic<std::uint64_t> g_allocs{0};
-}  // namespace
-
-// g++ 12 flags malloc/free pairs in replaced operators as mismatched (a false positive).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-void* operator new(std::size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n ? n : 1);
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
+#include "support/alloc_counter.hpp"
 
 namespace {
 
@@ -152,7 +117,7 @@ struct live_connection {
 
 void report(benchmark::State& state, std::uint64_t allocs0) {
   const auto n = static_cast<double>(state.iterations());
-  state.counters["allocs/msg"] = static_cast<double>(g_allocs.load() - allocs0) / n;
+  state.counters["allocs/msg"] = static_cast<double>(spoa::test::allocations() - allocs0) / n;
   state.SetItemsProcessed(state.iterations());
 }
 
@@ -160,7 +125,7 @@ void decode(benchmark::State& state) {
   const auto fs = frames();
   spop::message_view msg;
   std::size_t i = 0;
-  const auto a0 = g_allocs.load();
+  const auto a0 = spoa::test::allocations();
   for (auto _ : state) {
     const auto& f = fs[i++ & (mix_size - 1)];
     const auto r = spop::decode_frame(spop::as_bytes(f), 16380);
@@ -179,7 +144,7 @@ void classify(benchmark::State& state) {
     reqs.push_back(to_request(m));
   routing::key_buffer kb;
   std::size_t i = 0;
-  const auto a0 = g_allocs.load();
+  const auto a0 = spoa::test::allocations();
   for (auto _ : state) {
     const auto c = rt.table().classify(reqs[i++ & (mix_size - 1)], kb);
     benchmark::DoNotOptimize(c.pool);
@@ -209,7 +174,7 @@ void place_hit(benchmark::State& state) {
   const auto ks = classified();
   std::size_t i = 0;
   std::uint64_t now = t0_ms;
-  const auto a0 = g_allocs.load();
+  const auto a0 = spoa::test::allocations();
   for (auto _ : state) {
     const auto& k = ks[i++ & (mix_size - 1)];
     if ((i & 1023) == 0) ++now;  // ~1M decisions/s
@@ -231,7 +196,7 @@ void place_miss(benchmark::State& state) {
   char key[64];
   static std::uint64_t serial = 0;  // keys never repeat across repetitions either
   std::uint64_t now = t0_ms + 10;
-  const auto a0 = g_allocs.load();
+  const auto a0 = spoa::test::allocations();
   for (auto _ : state) {
     const int n = std::snprintf(key, sizeof key, "!miss%llu:example.org",
                                 static_cast<unsigned long long>(++serial));
@@ -248,7 +213,7 @@ void encode_ack(benchmark::State& state) {
   std::string out;
   out.reserve(4096);
   std::uint64_t sid = 0;
-  const auto a0 = g_allocs.load();
+  const auto a0 = spoa::test::allocations();
   for (auto _ : state) {
     out.clear();
     spop::ack_builder ack(out, ++sid, 1, 16380);
@@ -267,7 +232,7 @@ void message_hit(benchmark::State& state) {
   live_connection lc(warm_router());
   const auto fs = frames();
   std::size_t i = 0;
-  const auto a0 = g_allocs.load();
+  const auto a0 = spoa::test::allocations();
   for (auto _ : state) {
     lc.out.clear();
     lc.conn.on_bytes(spop::as_bytes(fs[i++ & (mix_size - 1)]), lc.out);
@@ -285,7 +250,7 @@ void message_miss(benchmark::State& state) {
   std::string frame;
   frame.reserve(512);
   r.path.reserve(128);
-  const auto a0 = g_allocs.load();
+  const auto a0 = spoa::test::allocations();
   for (auto _ : state) {
     // Building the unique frame is part of the timing (~40 ns), and allocation-free here.
     char room[64];
@@ -316,7 +281,7 @@ void message_batch20(benchmark::State& state) {
     batches.push_back(std::move(s));
   }
   std::size_t i = 0;
-  const auto a0 = g_allocs.load();
+  const auto a0 = spoa::test::allocations();
   for (auto _ : state) {
     lc.out.clear();
     lc.conn.on_bytes(spop::as_bytes(batches[i++ % batches.size()]), lc.out);
@@ -324,7 +289,7 @@ void message_batch20(benchmark::State& state) {
   }
   if (lc.conn.closing()) state.SkipWithError("connection closed");
   const auto n = static_cast<double>(state.iterations()) * 20;
-  state.counters["allocs/msg"] = static_cast<double>(g_allocs.load() - a0) / n;
+  state.counters["allocs/msg"] = static_cast<double>(spoa::test::allocations() - a0) / n;
   state.counters["ns/msg"] =
       benchmark::Counter(n, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.SetItemsProcessed(static_cast<std::int64_t>(n));
@@ -335,7 +300,7 @@ void message_noop(benchmark::State& state) {
   live_connection lc(warm_router(), true);
   const auto fs = frames();
   std::size_t i = 0;
-  const auto a0 = g_allocs.load();
+  const auto a0 = spoa::test::allocations();
   for (auto _ : state) {
     lc.out.clear();
     lc.conn.on_bytes(spop::as_bytes(fs[i++ & (mix_size - 1)]), lc.out);

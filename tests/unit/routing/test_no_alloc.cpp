@@ -1,53 +1,22 @@
-// classify() must not allocate: a replaced global operator new counts every allocation in this
-// test binary, and the count must not move across classifications of a realistic mix.
+// classify() must not allocate: the project's counting operator new (support/alloc_counter.hpp)
+// counts every allocation in this test binary, and the count must not move across classifications
+// of a realistic mix.
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <string>
 
 #include "routing_fixture.hpp"
-
-// GCC pairs our malloc-based operator new with free() and flags the (correct) replacement.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-namespace {
-std::atomic<long> allocations{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
+#include "support/alloc_counter.hpp"
 
 namespace spoa::routing::test {
 namespace {
 
 TEST(NoAllocation, TheCounterSeesAllocations) {
-  const long before = allocations.load();
+  const auto before = spoa::test::allocations();
   auto* p = new std::string(100, 'x');
   delete p;
-  EXPECT_GE(allocations.load() - before, 1);
+  EXPECT_GE(spoa::test::allocations() - before, 1u);
 }
 
 TEST(NoAllocation, ClassifyDoesNotAllocate) {
@@ -65,14 +34,14 @@ TEST(NoAllocation, ClassifyDoesNotAllocate) {
       {"GET", long_room, "", "u", ""},
   };
   key_buffer buf;
-  const long before = allocations.load();
+  const auto before = spoa::test::allocations();
   int matched = 0;
   for (int round = 0; round < 100; ++round) {
     for (const request& r : requests)
       matched += t.classify(r, buf).rule >= 0;
   }
-  const long after = allocations.load();
-  EXPECT_EQ(after - before, 0);
+  const auto after = spoa::test::allocations();
+  EXPECT_EQ(after - before, 0u);
   EXPECT_EQ(matched, 100 * static_cast<int>(std::size(requests)));
 }
 

@@ -12,27 +12,8 @@
 #include "spop/hello.hpp"
 #include "wire.hpp"
 
-// Counting global allocator: lets NoHeapAllocationPerNotify prove the hot path never allocates.
-// Replacing operator new affects the whole test binary, which only counts inside that test.
-namespace {
-bool g_counting = false;
-std::size_t g_allocations = 0;
-}  // namespace
-
-void* operator new(std::size_t n) {
-  if (g_counting) ++g_allocations;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-#pragma GCC diagnostic pop
+// NoHeapAllocationPerNotify counts with the project's counting operator new.
+#include "support/alloc_counter.hpp"
 
 namespace spoa::spop {
 namespace {
@@ -509,15 +490,13 @@ TEST(Connection, NoHeapAllocationPerNotify) {
   const std::string n = route_notify(3, 1, "/_matrix/client/v3/rooms/!abc:example.org/send/m");
   std::string out;
   out.reserve(4096);
-  g_allocations = 0;
-  g_counting = true;
+  const auto allocations_before = spoa::test::allocations();
   std::size_t consumed = 0;
   for (int k = 0; k < 100; ++k) {
     out.clear();
     consumed += sh.conn.on_bytes(bytes_of(n), out);
   }
-  g_counting = false;
-  EXPECT_EQ(g_allocations, 0u);
+  EXPECT_EQ(spoa::test::allocations() - allocations_before, 0u);
   EXPECT_EQ(consumed, 100 * n.size());
   EXPECT_EQ(to_hex(out),
             to_hex(ack_bytes(3, 1, "/_matrix/client/v3/rooms/!abc:example.org/send/m")));
