@@ -6,7 +6,8 @@
 //
 // Every benchmark processes one message per iteration, so "Time" is ns per step or per message;
 // the `allocs/msg` counter is operator-new calls per message (global operator new is replaced by
-// the project's counting one, tests/support/alloc_counter). Target (issue 8): zero allocations on the affinity-hit path.
+// the project's counting one, tests/support/alloc_counter). Target (issue 8): zero allocations
+// on the affinity-hit path.
 //
 //   decode          decode_frame + notify_reader over a realistic NOTIFY (6 args)
 //   classify        route_table::classify of the decoded request
