@@ -137,8 +137,10 @@ void placement::build(std::vector<pool_spec> pools, std::vector<worker_spec> wor
   }
   for (auto& pr : pools_) {
     pr.return_tokens = std::max(1.0, opts_.return_per_second);
-    for (std::uint16_t m : pr.members)
+    for (std::uint16_t m : pr.members) {
       if (specs_[m].weight != specs_[pr.members.front()].weight) pr.equal_weights = false;
+      pr.by_name.push_back({m, 0, skip::none});
+    }
   }
   scratch_.clear();
   scratch_.reserve(largest);
@@ -195,7 +197,9 @@ void placement::set_drain(const std::string& worker, bool drain) {
 // ---- load -----------------------------------------------------------------------------------
 
 double placement::increment_at(std::uint64_t now_ms) const noexcept {
-  now_ms = std::max(now_ms, clock_ms_);
+  // At the clock's own instant it is inc_ (advance() keeps inc_ = this formula at clock_ms_), so
+  // place(), which has just advanced the clock, pays no second exp2.
+  if (now_ms <= clock_ms_) return inc_;
   return std::exp2(static_cast<double>(now_ms - epoch_ms_) /
                    static_cast<double>(ms(opts_.load_half_life)));
 }

@@ -286,6 +286,8 @@ class placement {
     double return_tokens = 0;            // sticky-home bucket (see above)
     std::uint64_t return_tokens_at_ms = 0;
     bool equal_weights = true;  // every member has the same weight (hit_second() applies)
+    // The members by name as an unkeyed plan's ranking (built once: no per-request copy).
+    std::vector<ranked_worker> by_name;
   };
   struct choice {
     int worker = -1;

@@ -155,10 +155,7 @@ plan placement::decide_hashed(int pool, bool keyed, std::uint64_t key_hash, std:
 
   pl.keyed = keyed;
   if (!pl.keyed) {
-    scratch_.clear();
-    for (std::uint16_t m : p.members)
-      scratch_.push_back({m, 0, skip::none});
-    pl.ranking = scratch_;
+    pl.ranking = p.by_name;
     const int w = least_loaded(p, s, -1);
     decision& d = pl.answer;
     d.worker = w < 0 ? p.members.front() : w;
@@ -206,8 +203,7 @@ void placement::decide_keyed(plan& pl, const pool_rt& p, const pool_sums& s, std
                              bool full_ranking) const noexcept {
   decision& d = pl.answer;
   const double bound = std::isnan(pl.bound) ? 0 : pl.bound;
-  // The key's slot is usually a DRAM miss: start loading it before anything else.
-  table_.prefetch(pl.table_hash);
+  // place() has already prefetched the slot, right after hashing the key.
   pl.table_slot = table_.slot(pl.table_hash);
   const affinity_table::entry* e = table_.peek_at(pl.table_slot, now_ms);
   const move_cause mk = e ? must_move(pl.pool, e->worker, now_ms) : move_cause::none;
