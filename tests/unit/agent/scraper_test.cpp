@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "drive.hpp"
+
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -19,6 +21,9 @@
 
 namespace spoa::agent {
 namespace {
+
+using test::drain;
+using test::drive;
 
 using namespace std::chrono_literals;
 
@@ -95,26 +100,6 @@ class http_stub {
   std::string body_;
   std::vector<std::weak_ptr<conn>> conns_;
 };
-
-bool drive(asio::io_context& io, const std::function<bool()>& done,
-           std::chrono::milliseconds limit = 10s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    if (io.stopped()) io.restart();
-    io.run_one_for(50ms);
-  }
-  return true;
-}
-
-bool drain(asio::io_context& io, std::chrono::milliseconds limit = 10s) {
-  io.restart();
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (io.run_one_for(50ms) == 0 && io.stopped()) return true;
-  }
-  return false;
-}
 
 config::load fast_load() {
   config::load l;

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "drive.hpp"
+
 #include <array>
 #include <chrono>
 #include <functional>
@@ -21,6 +23,9 @@
 
 namespace spoa::agent {
 namespace {
+
+using test::drain;
+using test::drive;
 
 using namespace std::chrono_literals;
 
@@ -126,28 +131,6 @@ struct client {
   std::string got;
   bool closed = false;  // EOF or error seen
 };
-
-// Runs handlers until `done` holds; fails after `limit` (a guard against a hang, not a sleep).
-bool drive(asio::io_context& io, const std::function<bool()>& done,
-           std::chrono::milliseconds limit = 5s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    if (io.stopped()) io.restart();
-    io.run_one_for(50ms);
-  }
-  return true;
-}
-
-// Everything left runs to completion: no timer, socket or coroutine may keep the loop alive.
-bool drain(asio::io_context& io, std::chrono::milliseconds limit = 5s) {
-  io.restart();
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (io.run_one_for(50ms) == 0 && io.stopped()) return true;
-  }
-  return false;
-}
 
 const tcp::endpoint loopback{asio::ip::make_address("127.0.0.1"), 0};
 
