@@ -58,14 +58,10 @@ struct placement : routing::placement_options {
 
 // `load:` is the load component's options struct (defaults in load/model.hpp): scraping and the
 // load model.
-struct load : ::spoa::load::options {
-  bool operator==(const load&) const = default;
-};
+using load = ::spoa::load::options;
 
 // `spop:` is the listener's own options struct (defaults in spop/options.hpp).
-struct spop : ::spoa::spop::listener_options {
-  bool operator==(const spop&) const = default;
-};
+using spop = ::spoa::spop::listener_options;
 
 struct agent_config {
   std::string source = "<embedded default>";  // file name, for messages
@@ -80,8 +76,8 @@ struct agent_config {
   std::vector<std::pair<std::string, std::string>> route_retarget;  // rule name -> pool
   bool routes_replace_defaults = false;
   struct placement placement;
-  struct load load;
-  struct spop spop;
+  ::spoa::config::load load;
+  ::spoa::config::spop spop;
   std::string log_level = "info";
 };
 
