@@ -26,12 +26,6 @@
 namespace spoa::agent {
 namespace {
 
-std::uint64_t steady_ns() noexcept {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::steady_clock::now().time_since_epoch())
-                                        .count());
-}
-
 tcp::endpoint endpoint_of(const std::string& what, const std::string& s) {
   auto ep = config::parse_endpoint(s);
   if (!ep) throw std::runtime_error(what + ": not an ADDRESS:PORT: '" + s + "'");
@@ -81,7 +75,7 @@ class agent_process {
       : opts_(std::move(opts)),
         router_(std::make_unique<decision::router>(opts_.config)),
         metrics_(std::make_shared<agent_metrics>(opts_.config)),
-        handler_(router_.get(), &steady_ns, metrics_.get()),
+        handler_(router_.get(), &now_ns, metrics_.get()),
         signals_(io_, SIGINT, SIGTERM),
         hup_(io_, SIGHUP),
         snapshot_timer_(io_),

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/clock.hpp"
 #include "config/load.hpp"
 #include "decision/handler.hpp"
 #include "decision/router.hpp"
@@ -95,18 +96,12 @@ decision::router& warm_router() {
 }
 
 // A connection past its HELLO, with its handler.
-std::uint64_t steady_ns() noexcept {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::steady_clock::now().time_since_epoch())
-                                        .count());
-}
-
 struct live_connection {
   decision::handler handler;
   spop::connection conn;
   std::string out;
   explicit live_connection(decision::router& r, bool noop = false)
-      : handler(&r, &steady_ns), conn(spop::connection_options{16380}, handler) {
+      : handler(&r, &agent::now_ns), conn(spop::connection_options{16380}, handler) {
     handler.set_noop(noop);
     std::string hello;
     spop::encode_haproxy_hello(hello, {"2.0", 16380, "pipelining", "bench", false});
