@@ -5,7 +5,6 @@
 
 MANIFEST is written by tests/boundary/CMakeLists.txt at generate time:
     library <name> <folder> <target> <alias>     a pure library to check
-    pending <name> <target>                      listed as pure, no target yet: skipped, reported
     sources <target> <source dir> <a|b|c>        the target's evaluated sources
     links <target> <property> <a|b|c>            the target's evaluated link items
     allowed <item> ...                           non-pure items a pure target may link
@@ -42,7 +41,7 @@ FORBIDDEN = [
 
 
 def read_manifest(path):
-    libraries, pending, links, allowed = [], [], {}, set()
+    libraries, links, allowed = [], {}, set()
     sources, build = {}, None
     for line in pathlib.Path(path).read_text().splitlines():
         parts = line.split(" ", 3)
@@ -50,8 +49,6 @@ def read_manifest(path):
         if kind == "library":
             name, folder, target, alias = line.split(" ")[1:5]
             libraries.append((name, pathlib.Path(folder), target, alias))
-        elif kind == "pending":
-            pending.append((parts[1], parts[2]))
         elif kind == "links":
             items = parts[3].split("|") if len(parts) > 3 else []
             links.setdefault(parts[1], []).extend((parts[2], i) for i in items if i)
@@ -65,7 +62,7 @@ def read_manifest(path):
             build = pathlib.Path(parts[1]).resolve()
         elif line:
             raise SystemExit(f"{path}: unexpected line {line!r}")
-    return libraries, pending, links, allowed, sources, build
+    return libraries, links, allowed, sources, build
 
 
 def scan_file(name, f):
@@ -133,7 +130,7 @@ def main():
     ap.add_argument("manifest")
     ap.add_argument("--src", type=pathlib.Path, help="read folders as SRC/<name>")
     args = ap.parse_args()
-    libraries, pending, links, allowed, sources, build = read_manifest(args.manifest)
+    libraries, links, allowed, sources, build = read_manifest(args.manifest)
     if not libraries:
         raise SystemExit(f"{args.manifest}: no pure library listed")
     pure_names = set()
@@ -155,12 +152,9 @@ def main():
         print(f"checked {name}: {folder} ({files} files), target {target} links "
               f"[{', '.join(linked)}]: {status}")
         failures += inc_failures + link_failures
-    for name, target in pending:
-        print(f"skipped {name}: no target {target} yet")
     for f in failures:
         print(f"FAIL {f}")
-    print(f"{len(libraries)} pure libraries checked, {len(pending)} skipped, "
-          f"{len(failures)} violations")
+    print(f"{len(libraries)} pure libraries checked, {len(failures)} violations")
     return 1 if failures else 0
 
 
