@@ -83,7 +83,7 @@ struct worker_spec {
 // The placement component's options, with their documented defaults. The config file's
 // `placement:` section is this struct (config/config.hpp embeds it), so a default lives here only.
 struct placement_options {
-  double balance_factor = 1.25;  // bounded load: new keys go to workers under this x the average
+  double balance_factor = 1.1;  // bounded load: new keys go to workers under this x the average
   double overload_factor = 2.0;  // remembered keys move off a worker above this x the average...
   std::chrono::milliseconds overload_after{10'000};  // ... for this long (and strained)
   std::chrono::milliseconds affinity_ttl{

@@ -31,7 +31,7 @@ class Cli(unittest.TestCase):
 
     def test_check_config_bad_value_names_file_line_key_value(self):
         with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
-            f.write(run("print-default-config").stdout.replace("balance_factor: 1.25", "balance_factor: 0.5"))
+            f.write(run("print-default-config").stdout.replace("balance_factor: 1.1 ", "balance_factor: 0.5 "))
             f.flush()
             r = run("check-config", "--config", f.name)
             self.assertEqual(r.returncode, 2)

@@ -208,7 +208,7 @@ TEST(load_string, custom_document_parses_into_exact_structs) {
       "    room_messages: events\n"                                   // 29
       "  replace_defaults: false\n"                                   // 30
       "placement:\n"
-      "  balance_factor: 1.1\n"
+      "  balance_factor: 1.15\n"
       "  overload_factor: 3\n"
       "  overload_after: 1m30s\n"
       "  affinity_ttl: 2d\n"
@@ -274,7 +274,7 @@ TEST(load_string, custom_document_parses_into_exact_structs) {
   EXPECT_FALSE(c.routes_replace_defaults);
 
   placement p;
-  p.balance_factor = 1.1;
+  p.balance_factor = 1.15;
   p.overload_factor = 3.0;
   p.overload_after = milliseconds{90'000};
   p.affinity_ttl = milliseconds{2 * 86'400'000};
