@@ -16,6 +16,8 @@ Variants (issue 8's table, plus synapse-spoa):
   spoe-noop   SPOE to synapse-spoa --noop (fixed route): HAProxy's own SPOE cost
   spoe-full   SPOE to synapse-spoa with full routing (route table + affinity + placement, live
               scraping of the simulated workers' metrics)
+  spoe-alt    spoe-full with --alt-agent-extra appended to the agent config, to compare a setting
+              side by side (not in the default list)
 
 Every round runs every variant once (the order rotates from round to round); each run starts a
 fresh HAProxy (and agent), warms up, then runs `wrk -t2 -c64 --latency -s matrix_mix.lua` for
@@ -54,11 +56,13 @@ WORKERS = [("main", "main"), ("client_sync1", "client_sync"), ("room1", "room"),
            ("room2", "room"), ("room3", "room"), ("room4", "room"),
            ("federation_reader1", "federation_reader"), ("media1", "media")]
 ROOMS = ["room1", "room2", "room3", "room4"]
-VARIANTS = ["static", "native", "lua", "spoe-noop", "spoe-full"]
+VARIANTS = ["static", "native", "lua", "spoe-noop", "spoe-full", "spoe-alt"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-# The agent's socket and event-loop system calls, counted with `perf stat` (--perf-agent) to see
-# how many messages each read and write carries.
-SYSCALLS = ["recvmsg", "sendmsg", "recvfrom", "sendto", "read", "write", "writev", "epoll_wait"]
+# --perf-agent counts the agent's system calls with `perf stat`: these by name, and all of them
+# (raw_syscalls:sys_enter, reported as "all"), to see how many messages each read and write
+# carries and what else the event loop does.
+SYSCALLS = ["recvmsg", "sendmsg", "recvfrom", "sendto", "read", "write", "writev", "readv",
+            "epoll_wait", "epoll_ctl", "timerfd_settime", "futex", "accept4", "ioctl"]
 
 
 def cpu_seconds(pid):
@@ -113,6 +117,8 @@ def global_section(a, tmp, lua=False):
         g.append("    log stdout format raw local0 info")
     if lua:
         g.append(f"    lua-load {HERE / 'haproxy_route.lua'}")
+    if a.show_conns:
+        g.append(f"    stats socket {tmp / 'haproxy.sock'} level admin")
     g += [
         "defaults",
         "    mode http",
@@ -245,8 +251,8 @@ def haproxy_cfg(variant, a, tmp, port, ports, agent_port):
     return global_section(a, tmp) + fe + backends(ports, ROOM_HASH) + agent_be
 
 
-def agent_yaml(a, agent_port, metrics_ports):
-    lines = [f"listen: 127.0.0.1:{agent_port}", f"metrics_listen: 127.0.0.1:{free_port()}",
+def agent_yaml(a, agent_port, metrics_ports, own_metrics_port, alt=False):
+    lines = [f"listen: 127.0.0.1:{agent_port}", f"metrics_listen: 127.0.0.1:{own_metrics_port}",
              "log_level: warn", "pools:",
              "  main:              {backend: synapse_main,              balance: least_loaded}",
              "  client_sync:       {backend: synapse_client_sync,       balance: affinity, key: user}",
@@ -257,14 +263,46 @@ def agent_yaml(a, agent_port, metrics_ports):
     for name, pool in WORKERS:
         lines.append(f"  - {{name: {name}, pool: {pool}, "
                      f"metrics: \"http://127.0.0.1:{metrics_ports[name]}/metrics\"}}")
-    return "\n".join(lines) + "\n" + (a.agent_extra or "")
+    extra = a.alt_agent_extra if alt else a.agent_extra
+    return "\n".join(lines) + "\n" + (extra or "")
 
 
 # --- one run -----------------------------------------------------------------------------------
 
+def haproxy_cli(path, command):
+    """One command on HAProxy's stats socket (--show-conns)."""
+    with socket.socket(socket.AF_UNIX) as c:
+        c.settimeout(5)
+        c.connect(str(path))
+        c.sendall(command.encode() + b"\n")
+        chunks = []
+        while chunk := c.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
 def sim_stats(control_port):
     with urllib.request.urlopen(f"http://127.0.0.1:{control_port}/stats", timeout=5) as r:
         return json.load(r)
+
+
+# The agent's own SPOP counters, read from its /metrics before and after the measured window.
+AGENT_COUNTERS = {
+    "accepted": re.compile(r"^synapse_spoa_spop_connections_accepted_total(?:\{[^}]*\})? (\S+)$", re.M),
+    "notify": re.compile(r'^synapse_spoa_spop_frames_received_total\{type="notify"\} (\S+)$', re.M),
+    "ack": re.compile(r'^synapse_spoa_spop_frames_sent_total\{type="ack"\} (\S+)$', re.M),
+    "messages": re.compile(r"^synapse_spoa_spop_messages_total(?:\{\})? (\S+)$", re.M),
+}
+
+
+def agent_counters(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for k, rx in AGENT_COUNTERS.items():
+        m = rx.search(text)
+        out[k] = float(m.group(1)) if m else 0.0
+    return out
 
 
 def parse_wrk(text):
@@ -278,9 +316,11 @@ def run_variant(variant, a, procs, tmp, ports, metrics_ports, control_port, hapr
     port = free_port()
     agent_port = free_port()
     agent = None
+    own_metrics = free_port()
     if variant.startswith("spoe"):
         cfg = tmp / "agent.yaml"
-        cfg.write_text(agent_yaml(a, agent_port, metrics_ports))
+        cfg.write_text(agent_yaml(a, agent_port, metrics_ports, own_metrics,
+                                  alt=variant == "spoe-alt"))
         ready = tmp / "agent.ready"
         if ready.exists():
             ready.unlink()
@@ -298,7 +338,7 @@ def run_variant(variant, a, procs, tmp, ports, metrics_ports, control_port, hapr
         if hap.poll() is not None:
             raise RuntimeError(f"haproxy exited: see {tmp}/haproxy.log")
         wrk = [a.wrk, f"-t{a.threads}", f"-c{a.connections}", "--latency",
-               "-s", str(HERE / "matrix_mix.lua"), f"http://127.0.0.1:{port}/"]
+               "-s", str(HERE / "matrix_mix.lua"), f"http://127.0.0.1:{port}/", "--", a.mix]
         if a.warmup > 0:
             subprocess.run(wrk[:1] + [f"-d{a.warmup:g}s"] + wrk[1:], capture_output=True,
                            check=True)
@@ -307,24 +347,39 @@ def run_variant(variant, a, procs, tmp, ports, metrics_ports, control_port, hapr
         if a.perf_agent and agent:
             perf_out = tmp / "perf-agent.txt"
             perf = subprocess.Popen(["perf", "stat", "-x,", "-o", str(perf_out), "-e",
-                                     ",".join("syscalls:sys_enter_" + s for s in SYSCALLS),
+                                     ",".join(["raw_syscalls:sys_enter"] +
+                                              ["syscalls:sys_enter_" + c for c in SYSCALLS]),
                                      "-p", str(agent.pid)], start_new_session=True)
             time.sleep(0.2)
+        counters0 = agent_counters(own_metrics) if agent else None
         hcpu0 = cpu_seconds(hap.pid)
         acpu0 = cpu_seconds(agent.pid) if agent else 0.0
-        out = subprocess.run(wrk[:1] + [f"-d{a.duration:g}s"] + wrk[1:], capture_output=True,
-                             text=True, check=True).stdout
+        if a.show_conns and agent:
+            wrk_p = subprocess.Popen(wrk[:1] + [f"-d{a.duration:g}s"] + wrk[1:],
+                                     stdout=subprocess.PIPE, text=True)
+            time.sleep(a.duration / 2)
+            print(f"HAProxy {haproxy or a.haproxy} {variant}, mid-run: show servers conn\n" +
+                  haproxy_cli(tmp / "haproxy.sock", "show servers conn spoa_synapse"),
+                  file=sys.stderr, flush=True)
+            out = wrk_p.communicate()[0]
+        else:
+            out = subprocess.run(wrk[:1] + [f"-d{a.duration:g}s"] + wrk[1:], capture_output=True,
+                                 text=True, check=True).stdout
         hcpu1 = cpu_seconds(hap.pid)
         acpu1 = cpu_seconds(agent.pid) if agent else 0.0
         stats1 = sim_stats(control_port)
+        counters1 = agent_counters(own_metrics) if agent else None
         syscalls = {}
         if perf:
             perf.send_signal(signal.SIGINT)
             perf.wait(timeout=10)
             for line in perf_out.read_text().splitlines():
                 parts = line.split(",")
-                if len(parts) > 2 and parts[2].startswith("syscalls:sys_enter_"):
-                    syscalls[parts[2][len("syscalls:sys_enter_"):]] = int(parts[0] or 0)
+                if len(parts) > 2 and parts[0].isdigit() and int(parts[0]) > 0:
+                    if parts[2] == "raw_syscalls:sys_enter":
+                        syscalls["all"] = int(parts[0])
+                    elif parts[2].startswith("syscalls:sys_enter_"):
+                        syscalls[parts[2][len("syscalls:sys_enter_"):]] = int(parts[0])
     finally:
         procs.stop(hap)
         if agent:
@@ -343,7 +398,26 @@ def run_variant(variant, a, procs, tmp, ports, metrics_ports, control_port, hapr
         "errors": w["non2xx"] + w["errors"],
         "room_requests": rooms,
         "agent_syscalls_per_req": {k: v / n for k, v in syscalls.items()},
+        "spop": spop_figures(counters0, counters1, syscalls),
     }
+
+
+def spop_figures(c0, c1, syscalls):
+    """What one measured window looked like on the agent's side of SPOP: connections HAProxy
+    opened, NOTIFY frames per read and ACK frames per write (with --perf-agent), messages per
+    NOTIFY."""
+    if not c0 or not c1:
+        return {}
+    d = {k: c1[k] - c0[k] for k in c0}
+    out = {"connections_opened": d["accepted"], "connections_total": c1["accepted"],
+           "messages_per_notify": d["messages"] / d["notify"] if d["notify"] else 0.0}
+    reads = sum(syscalls.get(s, 0) for s in ("recvmsg", "recvfrom", "read"))
+    writes = sum(syscalls.get(s, 0) for s in ("sendmsg", "sendto", "write", "writev"))
+    if reads:
+        out["notify_per_read"] = d["notify"] / reads
+    if writes:
+        out["ack_per_write"] = d["ack"] / writes
+    return out
 
 
 def main():
@@ -352,7 +426,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--duration", type=int, default=10, help="seconds of wrk per run")
     ap.add_argument("--warmup", type=int, default=2, help="seconds of wrk before each run")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default=",".join(VARIANTS[:-1]))
     ap.add_argument("--threads", type=int, default=2, help="wrk -t")
     ap.add_argument("--connections", type=int, default=64, help="wrk -c")
     ap.add_argument("--nbthread", type=int, default=2, help="HAProxy nbthread")
@@ -368,12 +442,20 @@ def main():
     ap.add_argument("--agent-bin", type=pathlib.Path,
                     help="the synapse-spoa binary (default: BUILD_DIR/src/synapse-spoa)")
     ap.add_argument("--agent-extra", default="", help="YAML appended to the agent config")
+    ap.add_argument("--alt-agent-extra", default="",
+                    help="YAML appended to the agent config of the spoe-alt variant")
     ap.add_argument("--haproxy", default=shutil.which("haproxy") or "/usr/sbin/haproxy",
                     help="HAProxy binary, or a comma-separated list of binaries or versions "
                          "(2.6 = the host's, 3.2 = scripts/haproxy3): all run interleaved")
     ap.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
     ap.add_argument("--perf-agent", action="store_true",
                     help="count the agent's system calls per request with perf stat")
+    ap.add_argument("--mix", choices=["project", "bearer"], default="project",
+                    help="project: matrix_mix.lua as it is (Bearer on client requests, X-Matrix on "
+                         "federation); bearer: client requests only, every one with an "
+                         "Authorization: Bearer header (syt_ and opaque tokens)")
+    ap.add_argument("--show-conns", action="store_true",
+                    help="print HAProxy's `show servers conn` for the agent's backend mid-run")
     ap.add_argument("--json", type=pathlib.Path, help="also write every run here")
     a = ap.parse_args()
     a.build_dir = a.build_dir.resolve()
@@ -422,7 +504,8 @@ def main():
                       f"p99 {res['p99_ms']:.2f} ms  haproxy {res['haproxy_us']:.1f} us/req  "
                       f"agent {res['agent_us']:.1f} us/req  rooms {res['room_requests']}"
                       + (f"  agent syscalls/req {res['agent_syscalls_per_req']}"
-                         if res["agent_syscalls_per_req"] else ""),
+                         if res["agent_syscalls_per_req"] else "")
+                      + (f"  spop {res['spop']}" if res["spop"] else ""),
                       file=sys.stderr, flush=True)
     finally:
         procs.stop_all()
@@ -472,6 +555,25 @@ def print_table(all_results, variants, a):
               f"{med([x['p50_ms'] for x in rs]):.2f} | {med([x['p99_ms'] for x in rs]):.2f} | "
               f"{med([x['haproxy_us'] for x in rs]):.1f} | {agent} | "
               f"{bal_s} | {sum(x['errors'] for x in rs)} |")
+    spop_rows = [(h, v) for h in all_results for v in variants
+                 if v.startswith("spoe") and all_results[h][v][0].get("spop")]
+    if spop_rows:
+        print("\nThe agent's side of SPOP (medians): connections HAProxy opened in the window and in"
+              " all, NOTIFY frames per read, ACK frames per write, system calls per request")
+        print("| HAProxy | variant | connections (window / all) | messages per NOTIFY | "
+              "NOTIFY per read | ACK per write | agent syscalls/req |")
+        print("|---|---|---|---|---|---|---|")
+        for h, v in spop_rows:
+            rs = all_results[h][v]
+            def m(key, fmt):
+                xs = [x["spop"][key] for x in rs if key in x["spop"]]
+                return format(med(xs), fmt) if xs else "-"
+            sc = [x["agent_syscalls_per_req"].get("all", 0) for x in rs
+                  if x["agent_syscalls_per_req"]]
+            sys_s = f"{med(sc):.2f}" if sc else "-"
+            print(f"| {h} | {v} | {m('connections_opened', '.0f')} / {m('connections_total', '.0f')} | "
+                  f"{m('messages_per_notify', '.2f')} | {m('notify_per_read', '.2f')} | "
+                  f"{m('ack_per_write', '.2f')} | {sys_s} |")
 
 
 if __name__ == "__main__":

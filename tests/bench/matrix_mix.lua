@@ -4,9 +4,13 @@
 -- Client requests carry "Authorization: Bearer syt_<base64 localpart>_..." so that HAProxy derives
 -- the `user` key; federation requests carry an X-Matrix header so that it derives `origin`.
 -- Each wrk thread seeds its own generator (thread id), so runs are repeatable.
+-- `wrk ... -s matrix_mix.lua URL -- bearer`: client traffic only, every request with an
+-- "Authorization: Bearer" header (the federation share becomes room requests; one token in five
+-- is opaque, not syt_, so HAProxy takes its xxh64 branch).
 
 local rooms, users, origins = 10000, 5000, 200
 local counter = 0
+local bearer_only = false
 
 function setup(thread)
   counter = counter + 1
@@ -15,6 +19,7 @@ end
 
 function init(args)
   math.randomseed(1000 + (seed or 0))
+  bearer_only = args[1] == "bearer"
 end
 
 local function pick(n) return math.random(0, n - 1) end
@@ -34,7 +39,11 @@ local function room_id(i, enc)
 end
 
 local function client_headers()
-  return { ["Authorization"] = "Bearer syt_dXNlc" .. pick(users) .. "_AbCdEfGhIjKlMnOpQrSt_0a1b2c" }
+  local u = pick(users)
+  if bearer_only and u % 5 == 0 then
+    return { ["Authorization"] = "Bearer mat_Zk9x" .. u .. "QpLmNoRsTuVwXyZ0123456789abcdef" }
+  end
+  return { ["Authorization"] = "Bearer syt_dXNlc" .. u .. "_AbCdEfGhIjKlMnOpQrSt_0a1b2c" }
 end
 
 local mains = {
@@ -50,6 +59,7 @@ local mains = {
 
 function request()
   local w = pick(100)
+  if bearer_only and w >= 63 and w < 75 then w = 25 + (w - 63) end  -- federation -> room
   local method, path, headers = "GET", nil, nil
   if w < 25 then
     headers = client_headers()
