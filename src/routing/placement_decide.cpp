@@ -12,18 +12,18 @@
 namespace spoa::routing {
 
 void placement::rank(const pool_rt& p, std::uint64_t key_hash) const noexcept {
-  // Insertion sort into the reserved scratch_: pools hold tens of workers at most.
+  // Scores into the reserved scratch_, then one sort by (score, name), a strict total order, so
+  // the ranking is the same whatever the algorithm. An insertion sort here made a miss cost
+  // 5.2 us at 64 workers (bench_placement growth_miss/1000000/64); std::sort is n log n and
+  // still an insertion sort for the usual handful of workers.
   scratch_.clear();
-  for (std::uint16_t m : p.members) {
-    const double score = rendezvous_score(key_hash, workers_[m].seed, workers_[m].weight);
-    std::size_t i = scratch_.size();
-    scratch_.push_back({m, score, skip::none});
-    while (i > 0 && ranks_before(score, specs_[m].name, scratch_[i - 1].score,
-                                 specs_[scratch_[i - 1].worker].name)) {
-      std::swap(scratch_[i], scratch_[i - 1]);
-      --i;
-    }
-  }
+  for (std::uint16_t m : p.members)
+    scratch_.push_back(
+        {m, rendezvous_score(key_hash, workers_[m].seed, workers_[m].weight), skip::none});
+  std::sort(scratch_.begin(), scratch_.end(),
+            [this](const ranked_worker& a, const ranked_worker& b) {
+              return ranks_before(a.score, specs_[a.worker].name, b.score, specs_[b.worker].name);
+            });
 }
 
 placement::choice placement::select(double bound, int exclude, const pool_sums& s) const noexcept {

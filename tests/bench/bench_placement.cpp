@@ -11,6 +11,10 @@
 // evaluation is included at a realistic rate.
 // memory: RSS growth (from /proc/self/statm) for building a placement with 1M keys, per key,
 //       and the table's own allocation per key.
+// growth_hit/KEYS/WORKERS, growth_miss/KEYS/WORKERS: how the cost grows with remembered rooms
+//       (10k, 100k, 1M, 10M at 4 workers) and with workers per pool (4, 16, 64 at 1M keys);
+//       each reports the table's bytes per key and the RSS growth per key of its fill.
+//       `--benchmark_filter=growth` for the tables alone (the 10M fill takes ~20 s).
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -121,6 +125,88 @@ BENCHMARK(BM_place_miss)
     ->Arg(16)
     ->Iterations(1'000'000)
     ->Unit(benchmark::kNanosecond);
+
+std::size_t rss_bytes();
+
+// A table of `keys` remembered rooms over `workers` workers, filled 1 ms per 1000 keys, with the
+// memory it took.
+struct grown {
+  std::unique_ptr<placement> p;
+  double rss_per_key = 0;
+  double table_per_key = 0;
+};
+
+grown grow(int workers, std::size_t keys) {
+  std::vector<worker_spec> ws;
+  for (int i = 0; i < workers; ++i)
+    ws.push_back({"room" + std::to_string(i + 1), "room" + std::to_string(i + 1), 0, 1.0, false});
+  placement_options o;
+  o.hash_key = "bench-key";
+  o.max_keys = keys;
+  grown g;
+  const std::size_t before = rss_bytes();
+  g.p = std::make_unique<placement>(std::vector<pool_spec>{{"room", true}}, std::move(ws), o);
+  for (std::size_t i = 0; i < keys; ++i)
+    g.p->place(0, room(i), t0 + i / 1000);
+  g.rss_per_key = static_cast<double>(rss_bytes() - before) / static_cast<double>(keys);
+  g.table_per_key =
+      static_cast<double>(g.p->table().memory_bytes()) / static_cast<double>(g.p->table().size());
+  return g;
+}
+
+void growth_counters(benchmark::State& state, const grown& g, std::size_t keys) {
+  state.counters["keys"] = static_cast<double>(g.p->table().size());
+  state.counters["table_B_per_key"] = g.table_per_key;
+  state.counters["rss_B_per_key"] = g.rss_per_key;
+  if (g.p->table().size() != keys) state.SkipWithError("the table does not hold every key");
+}
+
+void BM_growth_hit(benchmark::State& state) {
+  const auto keys = static_cast<std::size_t>(state.range(0));
+  const int workers = static_cast<int>(state.range(1));
+  const grown g = grow(workers, keys);
+  const auto order = shuffled_keys(0, keys, 42);
+  std::uint64_t now = t0 + keys / 1000 + 1;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(g.p->place(0, order[i], now));
+    if (++i == order.size()) i = 0;
+    if (i % 1000 == 0) ++now;
+  }
+  if (g.p->counters().decisions[0] < static_cast<std::uint64_t>(state.iterations()))
+    state.SkipWithError("not every decision was an affinity hit");
+  growth_counters(state, g, keys);
+}
+
+void BM_growth_miss(benchmark::State& state) {
+  const auto keys = static_cast<std::size_t>(state.range(0));
+  const int workers = static_cast<int>(state.range(1));
+  const grown g = grow(workers, keys);
+  const auto fresh = shuffled_keys(keys, std::min<std::size_t>(keys, 1'000'000), 43);
+  std::uint64_t now = t0 + keys / 1000 + 1;
+  std::size_t i = 0;
+  const auto hits_before = g.p->counters().decisions[0];
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(g.p->place(0, fresh[i], now));
+    if (++i == fresh.size()) {
+      state.SkipWithError("ran out of fresh keys");
+      break;
+    }
+    if (i % 1000 == 0) ++now;
+  }
+  if (g.p->counters().decisions[0] != hits_before) state.SkipWithError("a miss was a hit");
+  growth_counters(state, g, keys);
+}
+
+void growth_args(benchmark::internal::Benchmark* b) {
+  for (long keys : {10'000L, 100'000L, 1'000'000L, 10'000'000L})
+    b->Args({keys, 4});
+  for (long workers : {16L, 64L})
+    b->Args({1'000'000L, workers});
+}
+BENCHMARK(BM_growth_hit)->Apply(growth_args)->Unit(benchmark::kNanosecond);
+// Fixed iterations: every key must be new, and the smallest table has only 10k of them.
+BENCHMARK(BM_growth_miss)->Apply(growth_args)->Iterations(9'000)->Unit(benchmark::kNanosecond);
 
 std::size_t rss_bytes() {
   long pages = 0, resident = 0;
