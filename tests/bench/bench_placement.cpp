@@ -41,13 +41,13 @@ std::string room(std::size_t i) {
   return "!room" + std::to_string(i) + ":example.org";
 }
 
-std::unique_ptr<placement> make(int workers) {
+std::unique_ptr<placement> make(int workers, std::size_t max_keys = table_keys) {
   std::vector<worker_spec> ws;
   for (int i = 0; i < workers; ++i)
     ws.push_back({"room" + std::to_string(i + 1), "room" + std::to_string(i + 1), 0, 1.0, false});
   placement_options o;
   o.hash_key = "bench-key";
-  o.max_keys = table_keys;
+  o.max_keys = max_keys;
   return std::make_unique<placement>(std::vector<pool_spec>{{"room", true}}, std::move(ws), o);
 }
 
@@ -137,15 +137,9 @@ struct grown {
 };
 
 grown grow(int workers, std::size_t keys) {
-  std::vector<worker_spec> ws;
-  for (int i = 0; i < workers; ++i)
-    ws.push_back({"room" + std::to_string(i + 1), "room" + std::to_string(i + 1), 0, 1.0, false});
-  placement_options o;
-  o.hash_key = "bench-key";
-  o.max_keys = keys;
   grown g;
   const std::size_t before = rss_bytes();
-  g.p = std::make_unique<placement>(std::vector<pool_spec>{{"room", true}}, std::move(ws), o);
+  g.p = make(workers, keys);
   for (std::size_t i = 0; i < keys; ++i)
     g.p->place(0, room(i), t0 + i / 1000);
   g.rss_per_key = static_cast<double>(rss_bytes() - before) / static_cast<double>(keys);
