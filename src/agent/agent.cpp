@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
@@ -18,6 +20,7 @@
 #include "agent/metrics.hpp"
 #include "agent/persistence.hpp"
 #include "agent/scraper.hpp"
+#include "agent/shared_store.hpp"
 #include "agent/spop_server.hpp"
 #include "config/load.hpp"
 #include "decision/handler.hpp"
@@ -56,6 +59,37 @@ void raise_fd_limit() {
     lim.rlim_cur = lim.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &lim) != 0) log_warn("cannot raise the open-file limit");
   }
+}
+
+// shared.password_file / password_env. Never logged: errors name the file or variable only.
+std::string read_password(const config::shared& s) {
+  if (!s.password_env.empty()) {
+    const char* v = std::getenv(s.password_env.c_str());
+    if (v == nullptr) {
+      throw std::runtime_error("shared.password_env: environment variable " + s.password_env +
+                               " is not set");
+    }
+    return v;
+  }
+  if (s.password_file.empty()) return {};
+  std::ifstream f(s.password_file);
+  std::string line;
+  if (!f || !std::getline(f, line)) {
+    throw std::runtime_error("shared.password_file: cannot read " + s.password_file);
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+// Names this agent on the shared store's channel (its own messages are skipped).
+std::string agent_id() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "agent");
+  std::string id;
+  for (const char* p = host; *p && id.size() < 64; ++p)
+    if (static_cast<unsigned char>(*p) > ' ' && static_cast<unsigned char>(*p) < 0x7f) id += *p;
+  id += ":" + std::to_string(getpid()) + ":" + std::to_string(now_ns() & 0xffffff);
+  return id;
 }
 
 spop_server_options server_options(const config::agent_config& cfg) {
@@ -109,6 +143,12 @@ class agent_process {
           "secret shared by all agents");
     }
     restore_snapshot();
+    if (!cfg.shared.redis.empty()) {
+      shared_ =
+          std::make_unique<shared_store>(io_, cfg.shared, read_password(cfg.shared), agent_id(),
+                                         *router_, routing::ms(cfg.placement.affinity_ttl));
+      metrics_->set_shared(shared_->counters());
+    }
   }
 
   int run() {
@@ -130,6 +170,7 @@ class agent_process {
     schedule_stats();
     schedule_load_tick();
     if (scraper_) scraper_->start();
+    if (shared_) shared_->start();
     io_.run();
     return 0;
   }
@@ -143,6 +184,7 @@ class agent_process {
     stats_timer_.cancel();
     load_timer_.cancel();
     if (scraper_) scraper_->stop();
+    if (shared_) shared_->stop();
     server_->shutdown([this] {
       save_snapshot();
       log_info("stopped");
@@ -196,7 +238,11 @@ class agent_process {
       log_level lvl;
       if (parse_log_level(cfg.log_level, &lvl)) set_log_level(lvl);
     }
+    if (cfg.shared != opts_.config.shared) {
+      log_warn("reload: `shared` changed; it takes effect at the next restart");
+    }
     metrics_->reconfigure(cfg);
+    if (shared_) shared_->reconfigured(routing::ms(cfg.placement.affinity_ttl));
     start_load(cfg, std::move(targets));
     scraper_->start();
     opts_.config = std::move(cfg);
@@ -314,6 +360,7 @@ class agent_process {
   asio::thread_pool snapshot_writer_{1};  // after io_: it posts completions there
   bool snapshot_busy_ = false;            // event-loop thread only
   std::unique_ptr<spop_server> server_;
+  std::unique_ptr<shared_store> shared_;  // null unless shared.redis is set
 };
 
 }  // namespace

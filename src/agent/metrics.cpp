@@ -49,6 +49,61 @@ void add_gauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double 
   f.metric.push_back(std::move(m));
 }
 
+// The shared affinity store (shared_store.hpp).
+void collect_shared(const shared_counters& c, std::vector<MetricFamily>& out) {
+  auto up = family("synapse_spoa_shared_connected",
+                   "1 while the shared affinity store (Redis) is connected and subscribed.",
+                   MetricType::Gauge);
+  add_gauge(up, {}, c.connected.load(std::memory_order_relaxed) ? 1 : 0);
+  out.push_back(std::move(up));
+  auto conn = family("synapse_spoa_shared_connections_total",
+                     "Shared store sessions, by event (connect, disconnect).", MetricType::Counter);
+  add_counter(conn, {{"event", "connect"}}, read(c.connects));
+  add_counter(conn, {{"event", "disconnect"}}, read(c.disconnects));
+  out.push_back(std::move(conn));
+  auto ops = family("synapse_spoa_shared_operations_total",
+                    "Shared store operations sent to Redis, by kind.", MetricType::Counter);
+  add_counter(ops, {{"op", "claim"}}, read(c.claims));
+  add_counter(ops, {{"op", "reconcile"}}, read(c.reconciled));
+  add_counter(ops, {{"op", "move"}}, read(c.moves_pushed));
+  add_counter(ops, {{"op", "refresh"}}, read(c.refreshes));
+  out.push_back(std::move(ops));
+  auto res = family("synapse_spoa_shared_results_total",
+                    "Shared store outcomes: claims won, conflicts adopted (a lost claim), CAS "
+                    "conflicts adopted (another agent moved first), moves received and adopted "
+                    "from other agents, keys Redis had lost and that were claimed again.",
+                    MetricType::Counter);
+  add_counter(res, {{"result", "claim_won"}}, read(c.claims_won));
+  add_counter(res, {{"result", "conflict_adopted"}}, read(c.conflicts_adopted));
+  add_counter(res, {{"result", "cas_conflict_adopted"}}, read(c.cas_conflicts));
+  add_counter(res, {{"result", "move_received"}}, read(c.moves_received));
+  add_counter(res, {{"result", "move_adopted"}}, read(c.moves_adopted));
+  add_counter(res, {{"result", "reclaimed"}}, read(c.reclaims));
+  out.push_back(std::move(res));
+  auto bad = family("synapse_spoa_shared_errors_total",
+                    "Shared store problems: changes dropped while Redis was down or slow "
+                    "(reconciled later), invalid replies or messages ignored, error replies.",
+                    MetricType::Counter);
+  add_counter(bad, {{"kind", "dropped"}}, read(c.dropped));
+  add_counter(bad, {{"kind", "invalid"}}, read(c.invalid));
+  add_counter(bad, {{"kind", "error_reply"}}, read(c.errors));
+  out.push_back(std::move(bad));
+  auto lat = family("synapse_spoa_shared_redis_latency_seconds",
+                    "Round trip of one shared store command to Redis.", MetricType::Histogram);
+  ClientMetric m;
+  std::uint64_t cum = 0;
+  for (std::size_t b = 0; b < shared_counters::latency_buckets.size(); ++b) {
+    cum += c.latency[b].load(std::memory_order_relaxed);
+    m.histogram.bucket.push_back({cum, shared_counters::latency_buckets[b]});
+  }
+  cum += c.latency[shared_counters::latency_buckets.size()].load(std::memory_order_relaxed);
+  m.histogram.bucket.push_back({cum, std::numeric_limits<double>::infinity()});
+  m.histogram.sample_count = cum;
+  m.histogram.sample_sum = read(c.latency_sum_ns) / 1e9;
+  lat.metric.push_back(std::move(m));
+  out.push_back(std::move(lat));
+}
+
 }  // namespace
 
 agent_metrics::agent_metrics(const config::agent_config& cfg)
@@ -344,6 +399,7 @@ std::vector<MetricFamily> agent_metrics::Collect() const {
     if (!load::signals[k].metric.empty()) out.push_back(std::move(signal_families[k]));
   for (auto* f : {&cap, &state_f, &sdur, &sok, &slast})
     out.push_back(std::move(*f));
+  if (const auto sh = std::atomic_load(&shared_)) collect_shared(*sh, out);
   return out;
 }
 

@@ -16,6 +16,7 @@
 
 #include <prometheus/collectable.h>
 
+#include "agent/shared_store.hpp"
 #include "agent/spop_server.hpp"
 #include "config/config.hpp"
 #include "decision/handler.hpp"
@@ -42,6 +43,11 @@ class agent_metrics final : public prometheus::Collectable,
   // Off the hot path (event-loop thread), after each load publish / periodically.
   void update_load(const load::model& model);
   void update_placement(const decision::router& r);
+
+  // The shared store's counters (shared_store.hpp); exported only once set.
+  void set_shared(std::shared_ptr<const shared_counters> c) {
+    std::atomic_store(&shared_, std::move(c));
+  }
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
@@ -89,6 +95,7 @@ class agent_metrics final : public prometheus::Collectable,
   counter aff_entries_{0};
   std::array<counter, routing::move_cause_count> moves_{};
   counter evict_lru_{0}, evict_ttl_{0};
+  std::shared_ptr<const shared_counters> shared_;
 };
 
 }  // namespace spoa::agent

@@ -63,6 +63,24 @@ using load = ::spoa::load::options;
 // `spop:` is the listener's own options struct (defaults in spop/options.hpp).
 using spop = ::spoa::spop::listener_options;
 
+// `shared:` the shared affinity store (README "Several HAProxy + agent pairs"). Off while `redis`
+// is empty. The password is read at startup from password_file or the environment variable
+// password_env (never from the config itself, so the file can be world-readable) and is never
+// logged, echoed in an error or exported.
+struct shared {
+  std::string redis;                         // "redis://HOST:PORT[/DB]"; empty = off
+  std::string key_prefix = "synapse-spoa:";  // every key and the channel start with it
+  std::string user;                          // ACL user for AUTH; empty = the default user
+  std::string password_file;                 // file whose first line is the password
+  std::string password_env;                  // or: environment variable holding it
+  std::chrono::milliseconds connect_timeout{1'000};
+  std::chrono::milliseconds command_timeout{500};      // a slower reply counts Redis as down
+  std::chrono::milliseconds refresh_interval{10'000};  // batched TTL refresh of hit keys
+  std::chrono::milliseconds reconnect_interval{1'000};
+
+  bool operator==(const shared&) const = default;
+};
+
 struct agent_config {
   std::string source = "<embedded default>";  // file name, for messages
   std::string listen = "127.0.0.1:12345";
@@ -78,6 +96,7 @@ struct agent_config {
   struct placement placement;
   ::spoa::config::load load;
   ::spoa::config::spop spop;
+  struct shared shared;
   std::string log_level = "info";
 };
 

@@ -188,4 +188,28 @@ bool is_address_or_cidr(std::string_view s) {
   return parse_cidr(s).has_value();
 }
 
+std::optional<redis_url> parse_redis_url(std::string_view s) {
+  constexpr std::string_view scheme = "redis://";
+  if (s.size() < scheme.size() || s.substr(0, scheme.size()) != scheme) return std::nullopt;
+  s.remove_prefix(scheme.size());
+  redis_url u;
+  const std::size_t slash = s.find('/');
+  if (slash != std::string_view::npos) {
+    const std::string_view db = s.substr(slash + 1);
+    if (db.empty() || db.size() > 2) return std::nullopt;
+    int v = 0;
+    for (const char c : db) {
+      if (c < '0' || c > '9') return std::nullopt;
+      v = v * 10 + (c - '0');
+    }
+    if (v > 15) return std::nullopt;
+    u.db = v;
+    s = s.substr(0, slash);
+  }
+  auto ep = parse_endpoint(s);
+  if (!ep || ep->port == 0) return std::nullopt;
+  u.address = std::move(*ep);
+  return u;
+}
+
 }  // namespace spoa::config

@@ -54,4 +54,14 @@ struct cidr {
 };
 std::optional<cidr> parse_cidr(std::string_view s);
 
+// `shared.redis`: "redis://HOST:PORT[/DB]" with HOST:PORT as in parse_endpoint (PORT 1..65535,
+// no default: the address is explicit) and DB 0..15 (default 0). No user info: the user and
+// password have their own keys, so the URL can be logged.
+struct redis_url {
+  endpoint address;
+  int db = 0;
+  bool operator==(const redis_url&) const = default;
+};
+std::optional<redis_url> parse_redis_url(std::string_view s);
+
 }  // namespace spoa::config

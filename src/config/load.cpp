@@ -92,8 +92,9 @@ agent_config loader::read_document(const YAML::Node& root_node) {
   agent_config c;
   c.source = source_;
   const field root{"", YAML::Node(YAML::NodeType::Undefined), root_node};
-  const mapping top = read_mapping(root, {"listen", "metrics_listen", "log_level", "pools",
-                                          "workers", "routes", "placement", "load", "spop"});
+  const mapping top =
+      read_mapping(root, {"listen", "metrics_listen", "log_level", "pools", "workers", "routes",
+                          "placement", "load", "spop", "shared"});
   const field& pools = require(top, "pools");
   const field& workers = require(top, "workers");
 
@@ -112,6 +113,7 @@ agent_config loader::read_document(const YAML::Node& root_node) {
   if (const field* f = top.find("placement")) read_placement(*f, c.placement);
   if (const field* f = top.find("load")) read_load(*f, c.load);
   if (const field* f = top.find("spop")) read_spop(*f, c.spop);
+  if (const field* f = top.find("shared")) read_shared(*f, c.shared);
   return c;
 }
 

@@ -164,4 +164,40 @@ void loader::read_spop(const field& f, spop& s) const {
   }
 }
 
+void loader::read_shared(const field& f, shared& s) const {
+  const mapping m = read_mapping(
+      f, {"redis", "key_prefix", "user", "password_file", "password_env", "connect_timeout",
+          "command_timeout", "refresh_interval", "reconnect_interval"});
+  if (const field* x = m.find("redis")) {
+    s.redis = read_string(*x);
+    if (!s.redis.empty() && !parse_redis_url(s.redis)) {
+      fail_value(*x, "expected redis://HOST:PORT or redis://HOST:PORT/DB (DB 0..15)");
+    }
+  }
+  if (const field* x = m.find("key_prefix")) {
+    s.key_prefix = read_string(*x);
+    if (s.key_prefix.size() > 64) fail_value(*x, "must be at most 64 characters");
+    for (const char c : s.key_prefix) {
+      if (static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f)
+        fail_value(*x, "must be printable ASCII without spaces");
+    }
+  }
+  if (const field* x = m.find("user")) s.user = read_string(*x);
+  if (const field* x = m.find("password_file")) s.password_file = read_string(*x);
+  if (const field* x = m.find("password_env")) s.password_env = read_string(*x);
+  if (!s.password_file.empty() && !s.password_env.empty())
+    fail_value(*m.find("password_env"), "give password_file or password_env, not both");
+  using std::chrono::milliseconds;
+  const auto at_least = [&](const char* key, milliseconds& v, milliseconds lo) {
+    if (const field* x = m.find(key)) {
+      v = read_duration(*x);
+      if (v < lo) fail_value(*x, "must be at least " + format_duration(lo));
+    }
+  };
+  at_least("connect_timeout", s.connect_timeout, milliseconds{10});
+  at_least("command_timeout", s.command_timeout, milliseconds{10});
+  at_least("refresh_interval", s.refresh_interval, milliseconds{100});
+  at_least("reconnect_interval", s.reconnect_interval, milliseconds{10});
+}
+
 }  // namespace spoa::config::detail

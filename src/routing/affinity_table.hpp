@@ -132,6 +132,20 @@ class affinity_table {
       if (slots_[i].prev != vacant) f(slots_[i]);
   }
 
+  // The entries used at or after `since_ms`, newest first, without a full scan: the walk from the
+  // LRU head stops at the first entry linked to the head more than lru_resolution_s before
+  // since_ms. Exact, because an entry used at t >= since_ms was linked at t or at most
+  // lru_resolution_s before t (find_at() relinks anything older), and linked_at only decreases
+  // along the list. For the shared store's batched TTL refresh (agent/shared_store.hpp).
+  template <class F>
+  void for_each_used_since(std::uint64_t since_ms, F&& f) const {
+    const auto since_s = static_cast<std::uint32_t>(since_ms / 1000);
+    const std::uint32_t stop = since_s > lru_resolution_s_ ? since_s - lru_resolution_s_ : 0;
+    for (std::uint32_t i = head_; i != nil; i = slots_[i].next) {
+      if (slots_[i].linked_at < stop) break;
+      if (slots_[i].last_used_ms >= since_ms) f(slots_[i]);
+    }
+  }
   std::size_t size() const noexcept { return size_; }
   // Entries per worker index (no_worker counts the keys of workers that left), kept exact on
   // every insert, erase, eviction, move and remap: a gauge, not a scan.

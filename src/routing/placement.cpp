@@ -367,7 +367,73 @@ decision placement::place(int pool, std::string_view key, std::uint64_t now_ms) 
   }
   workers_[static_cast<std::size_t>(d.worker)].count += inc_;
   ++stats_.decisions[static_cast<int>(d.why)];
+  if (record_ && pl.keyed &&
+      (pl.store == plan::store_op::insert ||
+       (pl.store == plan::store_op::update && pl.move != move_cause::none))) {
+    record(pl);
+  }
   return d;
+}
+
+void placement::record_changes(bool on) {
+  if (on) changes_.reserve(max_changes);
+  record_ = on;
+}
+
+void placement::record(const plan& pl) noexcept {
+  if (changes_.size() >= max_changes) {
+    ++changes_dropped_;
+    return;
+  }
+  change c;
+  c.table_hash = pl.table_hash;
+  c.pool = static_cast<std::uint16_t>(pl.pool);
+  c.worker = static_cast<std::uint16_t>(pl.answer.worker);
+  if (pl.store == plan::store_op::update) {
+    c.old_worker =
+        pl.remembered >= 0 ? static_cast<std::uint16_t>(pl.remembered) : affinity_table::no_worker;
+    c.cause = pl.move;
+  }
+  try {
+    changes_.push_back(c);  // reserved at construction up to max_changes: no allocation
+  } catch (...) {
+    ++changes_dropped_;
+  }
+}
+
+bool placement::adopt(int pool, std::uint64_t table_hash, int worker, std::uint64_t now_ms) {
+  if (pool < 0 || static_cast<std::size_t>(pool) >= pools_.size() || pool_of(worker) != pool)
+    return false;
+  now_ms = advance(now_ms);
+  const auto w = static_cast<std::uint16_t>(worker);
+  if (affinity_table::entry* e = table_.find(table_hash, now_ms)) {
+    if (e->worker == w) return false;
+    table_.set_worker(*e, w);
+    e->rank = affinity_table::no_rank;
+    return true;
+  }
+  try {
+    return table_.insert(table_hash, w, affinity_table::no_rank, now_ms) != nullptr;
+  } catch (...) {
+    return false;
+  }
+}
+
+std::uint64_t placement::table_hash_of(int pool, std::string_view key) const noexcept {
+  if (pool < 0 || static_cast<std::size_t>(pool) >= pools_.size()) return 0;
+  return table_hash(pools_[static_cast<std::size_t>(pool)], key_hash(key));
+}
+
+int placement::pool_index(std::string_view name) const noexcept {
+  for (std::size_t i = 0; i < pool_specs_.size(); ++i)
+    if (pool_specs_[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+
+int placement::worker_index(std::string_view name) const noexcept {
+  for (std::size_t i = 0; i < specs_.size(); ++i)
+    if (specs_[i].name == name) return static_cast<int>(i);
+  return -1;
 }
 
 std::size_t placement::expire(std::uint64_t now_ms, std::size_t limit) noexcept {
@@ -378,6 +444,9 @@ std::size_t placement::expire(std::uint64_t now_ms, std::size_t limit) noexcept 
 
 void placement::reconfigure(std::vector<pool_spec> pools, std::vector<worker_spec> workers,
                             placement_options opts) {
+  // Pending shared-store changes name pools and workers by the old indices; the store
+  // reconciles the whole table after a reload instead.
+  changes_.clear();
   // Bring every count to the current instant's scale (inc = 1), so a new half-life applies from
   // now on without distorting the estimates accumulated so far.
   for (auto& w : workers_)

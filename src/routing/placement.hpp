@@ -247,6 +247,40 @@ class placement {
   // The largest snapshot file worth reading for this table (max_keys entries, 65534 names).
   std::size_t max_snapshot_bytes() const noexcept;
 
+  // ---- the shared affinity store (README, "Several HAProxy + agent pairs") ----
+  // While recording is on, place() appends every claim (a new key remembered) and every move of
+  // a remembered key to a bounded list the shell drains after each batch of requests (one
+  // branch on the hot path; nothing for a hit). Past max_changes the oldest pending changes are
+  // kept and the rest counted in changes_dropped(): the store reconciles them later.
+  struct change {
+    std::uint64_t table_hash = 0;
+    std::uint16_t pool = 0;
+    std::uint16_t worker = 0;
+    std::uint16_t old_worker = affinity_table::no_worker;  // no_worker for a claim
+    move_cause cause = move_cause::none;                   // none for a claim
+  };
+  static constexpr std::size_t max_changes = 65536;
+  // Turning it on reserves the list (max_changes entries), so place() never allocates for it.
+  void record_changes(bool on);
+  std::span<const change> changes() const noexcept { return changes_; }
+  void clear_changes() noexcept { changes_.clear(); }
+  std::uint64_t changes_dropped() const noexcept { return changes_dropped_; }
+  // Another agent's placement (a lost claim, a pushed move, a restore): remember `table_hash` on
+  // `worker` (inserted with an unknown rank, or moved), unless the worker is not a member of
+  // `pool`. Returns true when the table changed. Counts as no move of this agent's own.
+  bool adopt(int pool, std::uint64_t table_hash, int worker, std::uint64_t now_ms);
+  // The table hash of a key in a pool, the store's identity for it (the same on every agent that
+  // shares hash_key and pool name). 0 for an unknown pool.
+  std::uint64_t table_hash_of(int pool, std::string_view key) const noexcept;
+  // The pool index of a name, -1 when unknown; a worker's index by name, -1 when unknown.
+  int pool_index(std::string_view name) const noexcept;
+  int worker_index(std::string_view name) const noexcept;
+  int pool_of(int worker) const noexcept {
+    return worker >= 0 && static_cast<std::size_t>(worker) < specs_.size()
+               ? specs_[static_cast<std::size_t>(worker)].pool
+               : -1;
+  }
+
   // The one list of placement counters: the agent's /metrics exports them by walking the enums.
   struct stats {
     std::uint64_t decisions[reason_count];  // indexed by reason
@@ -301,6 +335,7 @@ class placement {
     bool has_cool = false;
   };
 
+  void record(const plan& pl) noexcept;
   void build(std::vector<pool_spec> pools, std::vector<worker_spec> workers,
              placement_options opts);
   std::uint64_t advance(std::uint64_t now_ms) noexcept;
@@ -367,6 +402,9 @@ class placement {
   double tokens_ = 0;
   std::uint64_t tokens_at_ms_ = 0;
   mutable std::vector<ranked_worker> scratch_;  // reserved for the largest pool: no allocation
+  bool record_ = false;
+  std::vector<change> changes_;
+  std::uint64_t changes_dropped_ = 0;
   mutable stats stats_{};
 };
 

@@ -73,6 +73,7 @@ TEST(default_config, tunables_equal_the_struct_defaults) {
   EXPECT_EQ(c.placement, placement{});
   EXPECT_EQ(c.load, load{});
   EXPECT_EQ(c.spop, spop{});
+  EXPECT_EQ(c.shared, shared{});
   const agent_config d;
   EXPECT_EQ(c.listen, d.listen);
   EXPECT_EQ(c.metrics_listen, d.metrics_listen);

@@ -1,0 +1,458 @@
+#include "agent/shared_store.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include "agent/clock.hpp"
+#include "agent/log.hpp"
+#include "decision/router.hpp"
+#include "routing/shared_wire.hpp"
+
+namespace spoa::agent {
+namespace {
+
+namespace wire = routing::shared_wire;
+
+constexpr auto tick_period = std::chrono::milliseconds(10);
+constexpr std::size_t reconcile_per_tick = 2000;
+// Past this many replies owed, new changes are dropped (and reconciled later) rather than
+// queued without bound behind a slow Redis.
+constexpr std::size_t max_pending = 100'000;
+
+// Compare-and-set of a move. KEYS[1] the key; ARGV: old worker ("" = any), new worker, TTL in
+// ms, channel, message. Returns the worker the key is on afterwards.
+constexpr std::string_view cas_script =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if v == false or v == ARGV[1] or ARGV[1] == '' then "
+    "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) "
+    "if v ~= ARGV[2] then redis.call('PUBLISH', ARGV[4], ARGV[5]) end "
+    "return ARGV[2] end "
+    "return v";
+
+std::string_view str(const redisReply* r) {
+  return {r->str, static_cast<std::size_t>(r->len)};
+}
+
+bool is_status_ok(const redisReply* r) {
+  return r && r->type == REDIS_REPLY_STATUS && str(r) == "OK";
+}
+
+}  // namespace
+
+shared_store::shared_store(asio::io_context& io, config::shared cfg, std::string password,
+                           std::string agent_id, decision::router& router, std::uint64_t ttl_ms)
+    : io_(io),
+      cfg_(std::move(cfg)),
+      password_(std::move(password)),
+      agent_id_(std::move(agent_id)),
+      channel_(wire::channel(cfg_.key_prefix)),
+      router_(router),
+      ttl_ms_(ttl_ms ? ttl_ms : 24 * 3600 * 1000),
+      ttl_text_(std::to_string(ttl_ms_)),
+      resolver_(io),
+      reconnect_timer_(io),
+      connect_timer_(io),
+      tick_timer_(io) {
+  url_ = config::parse_redis_url(cfg_.redis).value_or(config::redis_url{});
+  counters_->enabled = true;
+}
+
+shared_store::~shared_store() {
+  stopped_ = true;
+  *alive_ = false;
+  if (cmd_) cmd_->close();
+  if (sub_) sub_->close();
+}
+
+void shared_store::start() {
+  router_.placement().record_changes(true);
+  connect();
+  tick();
+}
+
+void shared_store::stop() {
+  stopped_ = true;
+  reconnect_timer_.cancel();
+  connect_timer_.cancel();
+  tick_timer_.cancel();
+  resolver_.cancel();
+  if (cmd_) cmd_->close();
+  if (sub_) sub_->close();
+}
+
+void shared_store::reconfigured(std::uint64_t ttl_ms) {
+  ttl_ms_ = ttl_ms ? ttl_ms : 24 * 3600 * 1000;
+  ttl_text_ = std::to_string(ttl_ms_);
+  if (phase_ == phase::up) {
+    reconcile_.clear();
+    reconcile_at_ = 0;
+    router_.placement().table().for_each_slot([&](const routing::affinity_table::entry& e) {
+      reconcile_.push_back({e.hash, e.worker});
+    });
+  }
+}
+
+std::string shared_store::key_of(int pool, std::uint64_t table_hash) const {
+  return wire::key(cfg_.key_prefix,
+                   router_.placement().pools()[static_cast<std::size_t>(pool)].name, table_hash);
+}
+
+void shared_store::schedule_reconnect() {
+  if (stopped_) return;
+  reconnect_timer_.expires_after(cfg_.reconnect_interval);
+  reconnect_timer_.async_wait(
+      [this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
+        if (ec || alive.expired() || stopped_) return;
+        connect();
+      });
+}
+
+void shared_store::connect() {
+  phase_ = phase::connecting;
+  cmd_ready_ = sub_ready_ = false;
+  connect_timer_.expires_after(cfg_.connect_timeout);
+  connect_timer_.async_wait(
+      [this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
+        if (ec || alive.expired() || phase_ != phase::connecting) return;
+        teardown("no answer within connect_timeout (" +
+                 std::to_string(cfg_.connect_timeout.count()) + " ms)");
+      });
+  resolver_.async_resolve(url_.address.host, std::to_string(url_.address.port),
+                          [this, alive = std::weak_ptr<bool>(alive_)](
+                              const boost::system::error_code& ec, tcp::resolver::results_type r) {
+                            if (alive.expired() || phase_ != phase::connecting) return;
+                            if (ec || r.empty())
+                              return teardown("cannot resolve " + url_.address.host);
+                            on_resolved(r);
+                          });
+}
+
+void shared_store::on_resolved(const tcp::resolver::results_type& results) {
+  const auto ep = results.begin()->endpoint();
+  const std::string ip = ep.address().to_string();
+  auto on_lost = [this, alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.expired()) return;
+    const std::string why = (cmd_ && !cmd_->error().empty()) ? cmd_->error()
+                            : sub_                           ? sub_->error()
+                                                             : "connection lost";
+    teardown(why);
+  };
+  cmd_ = redis_link::create(io_, on_lost);
+  sub_ = redis_link::create(io_, on_lost);
+  if (!cmd_->connect(ip, url_.address.port)) return teardown(cmd_->error());
+  if (!sub_->connect(ip, url_.address.port)) return teardown(sub_->error());
+  auto alive = std::weak_ptr<bool>(alive_);
+  // AUTH first on both (a reply other than OK is an error the operator must see), SELECT the
+  // database on the command connection (pub/sub is global), then PING / SUBSCRIBE.
+  const auto auth = [&](redis_link& l) {
+    if (password_.empty()) return;
+    std::vector<std::string_view> argv{"AUTH"};
+    if (!cfg_.user.empty()) argv.push_back(cfg_.user);
+    argv.push_back(password_);
+    l.command(argv, [this, alive](const redisReply* r) {
+      if (alive.expired() || r == nullptr) return;
+      if (!is_status_ok(r)) {
+        // The reply text of a failed AUTH never contains the password.
+        const std::string why = r->type == REDIS_REPLY_ERROR ? std::string(str(r)) : "bad reply";
+        asio::post(io_, [this, alive, why] {
+          if (!alive.expired()) teardown("AUTH refused: " + why);
+        });
+      }
+    });
+  };
+  auth(*cmd_);
+  auth(*sub_);
+  if (url_.db != 0) {
+    const std::string db = std::to_string(url_.db);
+    cmd_->command({"SELECT", db}, [this, alive](const redisReply* r) {
+      if (alive.expired() || r == nullptr || is_status_ok(r)) return;
+      asio::post(io_, [this, alive] {
+        if (!alive.expired()) teardown("SELECT refused");
+      });
+    });
+  }
+  cmd_->command({"PING"}, [this, alive](const redisReply* r) {
+    if (alive.expired() || r == nullptr) return;
+    if (r->type == REDIS_REPLY_STATUS) {
+      cmd_ready_ = true;
+      asio::post(io_, [this, alive] {
+        if (!alive.expired()) maybe_up();
+      });
+    }
+  });
+  sub_->subscribe(channel_, [this, alive](const redisReply* r) {
+    if (alive.expired() || r == nullptr) return;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        r->element[0]->type == REDIS_REPLY_STRING && str(r->element[0]) == "subscribe") {
+      sub_ready_ = true;
+      asio::post(io_, [this, alive] {
+        if (!alive.expired()) maybe_up();
+      });
+      return;
+    }
+    on_message(r);
+  });
+}
+
+void shared_store::maybe_up() {
+  if (phase_ != phase::connecting || !cmd_ready_ || !sub_ready_) return;
+  phase_ = phase::up;
+  connect_timer_.cancel();
+  counters_->connected = true;
+  shared_counters::counter& c = counters_->connects;
+  c.store(c.load() + 1);
+  down_logged_ = false;
+  log_info("shared store: connected to " + cfg_.redis + "; reconciling " +
+           std::to_string(router_.placement().table().size()) + " local keys");
+  // The table as it is now; each key is claimed with its worker at the time it is sent.
+  reconcile_.clear();
+  reconcile_at_ = 0;
+  reconcile_.reserve(router_.placement().table().size());
+  router_.placement().table().for_each_slot([&](const routing::affinity_table::entry& e) {
+    reconcile_.push_back({e.hash, e.worker});
+  });
+  // Changes recorded while connecting are part of the table: the reconcile sends them.
+  router_.placement().clear_changes();
+  last_refresh_ms_ = now_ms();
+  refresh_due_ms_ = last_refresh_ms_ + static_cast<std::uint64_t>(cfg_.refresh_interval.count());
+}
+
+void shared_store::teardown(const std::string& why) {
+  if (stopped_) return;
+  const bool was_up = phase_ == phase::up;
+  if (phase_ == phase::down) return;
+  phase_ = phase::down;
+  counters_->connected = false;
+  connect_timer_.cancel();
+  resolver_.cancel();
+  if (was_up) {
+    shared_counters::counter& c = counters_->disconnects;
+    c.store(c.load() + 1);
+  }
+  if (!down_logged_ || was_up) {
+    log_warn("shared store: Redis " + cfg_.redis + " unavailable (" + why +
+             "); routing with the local table, retrying every " +
+             std::to_string(cfg_.reconnect_interval.count()) + " ms");
+    down_logged_ = true;
+  }
+  // Closing runs the pending callbacks with nullptr; post the frees out of any hiredis callback.
+  auto cmd = std::move(cmd_), sub = std::move(sub_);
+  asio::post(io_, [cmd, sub] {
+    if (cmd) cmd->close();
+    if (sub) sub->close();
+  });
+  reconcile_.clear();
+  reconcile_at_ = 0;
+  schedule_reconnect();
+}
+
+void shared_store::tick() {
+  if (stopped_) return;
+  const std::uint64_t now = now_ms();
+  auto& pl = router_.placement();
+  if (phase_ == phase::up) {
+    // A reply owed for longer than command_timeout: Redis is stopped or drowning.
+    const std::uint64_t oldest = cmd_ ? cmd_->oldest_ns() : 0;
+    if (oldest != 0 &&
+        now_ns() - oldest > static_cast<std::uint64_t>(cfg_.command_timeout.count()) * 1'000'000) {
+      teardown("no reply within command_timeout (" + std::to_string(cfg_.command_timeout.count()) +
+               " ms)");
+    } else {
+      flush_changes();
+      reconcile_step();
+      if (now >= refresh_due_ms_) refresh();
+    }
+  } else if (!pl.changes().empty()) {
+    // Down: nothing to send them to; the reconcile on reconnect claims the whole table.
+    shared_counters::counter& c = counters_->dropped;
+    c.store(c.load() + pl.changes().size());
+    pl.clear_changes();
+  }
+  tick_timer_.expires_after(tick_period);
+  tick_timer_.async_wait(
+      [this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
+        if (ec || alive.expired()) return;
+        tick();
+      });
+}
+
+bool shared_store::send(const std::vector<std::string_view>& argv, redis_link::reply_fn fn) {
+  if (!cmd_ || phase_ != phase::up) return false;
+  const std::uint64_t t0 = now_ns();
+  auto c = counters_;
+  return cmd_->command(argv, [c, t0, fn = std::move(fn)](const redisReply* r) {
+    if (r != nullptr) {
+      const std::uint64_t dt = now_ns() - t0;
+      const double s = static_cast<double>(dt) / 1e9;
+      std::size_t b = 0;
+      while (b < shared_counters::latency_buckets.size() && s > shared_counters::latency_buckets[b])
+        ++b;
+      c->latency[b].store(c->latency[b].load() + 1);
+      c->latency_count.store(c->latency_count.load() + 1);
+      c->latency_sum_ns.store(c->latency_sum_ns.load() + dt);
+    }
+    fn(r);
+  });
+}
+
+void shared_store::flush_changes() {
+  auto& pl = router_.placement();
+  if (pl.changes().empty()) return;
+  if (cmd_ && cmd_->pending() > max_pending) {
+    shared_counters::counter& c = counters_->dropped;
+    c.store(c.load() + pl.changes().size());
+    pl.clear_changes();
+    return;
+  }
+  for (const auto& ch : pl.changes()) {
+    if (ch.cause == routing::move_cause::none) {
+      claim(ch.pool, ch.table_hash, ch.worker, false);
+    } else {
+      push_move(ch.pool, ch.table_hash,
+                ch.old_worker == routing::affinity_table::no_worker ? -1 : ch.old_worker,
+                ch.worker);
+    }
+  }
+  pl.clear_changes();
+}
+
+void shared_store::adopt_reply(int pool, std::uint64_t table_hash, int mine,
+                               std::string_view winner, shared_counters::counter& count) {
+  auto& pl = router_.placement();
+  const int w = pl.worker_index(winner);
+  if (w < 0 || pl.pool_of(w) != pool) {
+    shared_counters::counter& c = counters_->invalid;
+    c.store(c.load() + 1);
+    return;
+  }
+  if (w == mine) return;
+  if (pl.adopt(pool, table_hash, w, now_ms())) count.store(count.load() + 1);
+}
+
+void shared_store::claim(int pool, std::uint64_t table_hash, int worker, bool reconcile) {
+  auto& pl = router_.placement();
+  if (pool < 0 || static_cast<std::size_t>(pool) >= pl.pools().size()) return;
+  const std::string key = key_of(pool, table_hash);
+  const std::string& name = pl.workers()[static_cast<std::size_t>(worker)].name;
+  shared_counters::counter& n = reconcile ? counters_->reconciled : counters_->claims;
+  n.store(n.load() + 1);
+  auto alive = std::weak_ptr<bool>(alive_);
+  send({"SET", key, name, "NX", "PX", ttl_text_, "GET"},
+       [this, alive, pool, table_hash, worker](const redisReply* r) {
+         if (alive.expired() || r == nullptr) return;
+         if (r->type == REDIS_REPLY_NIL) {
+           shared_counters::counter& c = counters_->claims_won;
+           c.store(c.load() + 1);
+         } else if (r->type == REDIS_REPLY_STRING) {
+           adopt_reply(pool, table_hash, worker, str(r), counters_->conflicts_adopted);
+         } else {
+           shared_counters::counter& c = counters_->errors;
+           c.store(c.load() + 1);
+         }
+       });
+}
+
+void shared_store::push_move(int pool, std::uint64_t table_hash, int old_worker, int worker) {
+  auto& pl = router_.placement();
+  if (pool < 0 || static_cast<std::size_t>(pool) >= pl.pools().size()) return;
+  const std::string key = key_of(pool, table_hash);
+  const std::string& pool_name = pl.pools()[static_cast<std::size_t>(pool)].name;
+  const std::string& name = pl.workers()[static_cast<std::size_t>(worker)].name;
+  const std::string old =
+      old_worker >= 0 ? pl.workers()[static_cast<std::size_t>(old_worker)].name : std::string();
+  const std::string msg = wire::format_move(agent_id_, pool_name, table_hash, name);
+  shared_counters::counter& n = counters_->moves_pushed;
+  n.store(n.load() + 1);
+  auto alive = std::weak_ptr<bool>(alive_);
+  send({"EVAL", cas_script, "1", key, old, name, ttl_text_, channel_, msg},
+       [this, alive, pool, table_hash, worker](const redisReply* r) {
+         if (alive.expired() || r == nullptr) return;
+         if (r->type == REDIS_REPLY_STRING) {
+           adopt_reply(pool, table_hash, worker, str(r), counters_->cas_conflicts);
+         } else {
+           shared_counters::counter& c = counters_->errors;
+           c.store(c.load() + 1);
+         }
+       });
+}
+
+void shared_store::refresh() {
+  auto& pl = router_.placement();
+  const std::uint64_t now = now_ms();
+  const std::uint64_t since = last_refresh_ms_;
+  last_refresh_ms_ = now;
+  refresh_due_ms_ = now + static_cast<std::uint64_t>(cfg_.refresh_interval.count());
+  std::vector<pending_key> keys;
+  pl.table().for_each_used_since(since, [&](const routing::affinity_table::entry& e) {
+    keys.push_back({e.hash, e.worker});
+  });
+  auto alive = std::weak_ptr<bool>(alive_);
+  for (const auto& k : keys) {
+    const int pool = pl.pool_of(k.worker);
+    if (pool < 0) continue;
+    shared_counters::counter& n = counters_->refreshes;
+    n.store(n.load() + 1);
+    const std::uint64_t h = k.table_hash;
+    const int w = k.worker;
+    send({"PEXPIRE", key_of(pool, h), ttl_text_}, [this, alive, pool, h, w](const redisReply* r) {
+      if (alive.expired() || r == nullptr) return;
+      // 0: Redis has no such key (expired, evicted or restarted empty): claim it again.
+      if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+        shared_counters::counter& c = counters_->reclaims;
+        c.store(c.load() + 1);
+        claim(pool, h, w, true);
+      }
+    });
+  }
+}
+
+void shared_store::reconcile_step() {
+  auto& pl = router_.placement();
+  const std::uint64_t now = now_ms();
+  std::size_t sent = 0;
+  while (reconcile_at_ < reconcile_.size() && sent < reconcile_per_tick) {
+    const pending_key k = reconcile_[reconcile_at_++];
+    // Its worker now, not when the list was taken; gone keys are skipped.
+    const auto* e = pl.table().peek(k.table_hash, now);
+    if (e == nullptr || e->worker == routing::affinity_table::no_worker) continue;
+    const int pool = pl.pool_of(e->worker);
+    if (pool < 0) continue;
+    claim(pool, k.table_hash, e->worker, true);
+    ++sent;
+  }
+  if (reconcile_at_ >= reconcile_.size() && !reconcile_.empty()) {
+    log_info("shared store: reconciled " + std::to_string(reconcile_.size()) + " keys with Redis");
+    reconcile_.clear();
+    reconcile_.shrink_to_fit();
+    reconcile_at_ = 0;
+  }
+}
+
+void shared_store::on_message(const redisReply* r) {
+  // ["message", channel, payload]
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+      r->element[0]->type != REDIS_REPLY_STRING || str(r->element[0]) != "message" ||
+      r->element[2]->type != REDIS_REPLY_STRING) {
+    shared_counters::counter& c = counters_->invalid;
+    c.store(c.load() + 1);
+    return;
+  }
+  const auto m = wire::parse_move(str(r->element[2]));
+  if (!m) {
+    shared_counters::counter& c = counters_->invalid;
+    c.store(c.load() + 1);
+    return;
+  }
+  if (m->agent == agent_id_) return;
+  shared_counters::counter& n = counters_->moves_received;
+  n.store(n.load() + 1);
+  auto& pl = router_.placement();
+  const int pool = pl.pool_index(m->pool);
+  if (pool < 0) {
+    shared_counters::counter& c = counters_->invalid;
+    c.store(c.load() + 1);
+    return;
+  }
+  adopt_reply(pool, m->table_hash, -1, m->worker, counters_->moves_adopted);
+}
+
+}  // namespace spoa::agent

@@ -1,0 +1,397 @@
+"""Issue 14: three HAProxy + agent pairs, one placement, shared through a real redis-server.
+
+One set of simulated workers, one redis-server, three agents (same hash_key, `shared.redis` set)
+and three HAProxy 2.6, all on free loopback ports, stopped by PID. Three client threads, one per
+HAProxy, cycle over the same rooms; every answer is recorded with the worker that served it
+(X-Synapse-Worker). Figures per scenario: rooms served by more than one worker in the steady
+window at the end (target 0), the convergence time after the event (the last moment any room
+was answered by a worker other than its final one), and failed requests (target 0).
+
+SPOA_SCALEOUT_REPORT=FILE appends each scenario's row as a Markdown table line."""
+
+import http.client
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import (AGENT, HAPROXY, POOLS, REFERENCE_WORKERS, SIM, SOURCE, Proc, agent_metrics,
+                     free_port, haproxy_env, port_open, wait_for)
+
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+ROOMS = [f"!scale{i}:example.org" for i in range(60)]
+STEADY_S = 3.0
+
+
+def room_path(room):
+    return f"/_matrix/client/v3/rooms/{room}/messages"
+
+
+class Node:
+    """One agent + HAProxy pair."""
+
+    def __init__(self, cluster, i):
+        self.cluster, self.i = cluster, i
+        self.agent_port = free_port()
+        self.metrics_port = free_port()
+        self.config = cluster.dir / f"agent{i}.yaml"
+        self.drain = set()
+        self.dead_metrics = set()  # workers whose metrics this agent cannot reach
+        self.agent = None
+
+    # harness.agent_metrics() reads .agent_metrics_port
+    @property
+    def agent_metrics_port(self):
+        return self.metrics_port
+
+    def write_config(self):
+        c = self.cluster
+        lines = [f"listen: 127.0.0.1:{self.agent_port}",
+                 f"metrics_listen: 127.0.0.1:{self.metrics_port}", POOLS, "workers:"]
+        for name, pool in REFERENCE_WORKERS:
+            pool_part = f"pool: {pool}, " if pool else ""
+            port = c.dead_port if name in self.dead_metrics else c.metrics_port[name]
+            drain = ", drain: true" if name in self.drain else ""
+            lines.append(f"  - {{name: {name}, {pool_part}metrics: "
+                         f"\"http://127.0.0.1:{port}/metrics\"{drain}}}")
+        lines.append(f"""placement:
+  hash_key: scaleout-test
+  max_moves_per_second: 50
+  snapshot: "{c.dir / f'agent{self.i}.snapshot'}"
+load:
+  scrape_interval: 500ms
+  scrape_timeout: 250ms
+  stale_after: 2s
+  stall_down_after: 1500ms
+shared:
+  redis: "redis://127.0.0.1:{c.redis_port}/0"
+  refresh_interval: 1s
+  reconnect_interval: 200ms
+  command_timeout: 300ms
+""")
+        self.config.write_text("\n".join(lines) + "\n")
+
+    def start_agent(self):
+        self.write_config()
+        ready = self.cluster.dir / f"agent{self.i}.ready"
+        if ready.exists():
+            ready.unlink()
+        self.agent = Proc(f"agent{self.i}", [str(AGENT), "run", "--config", str(self.config),
+                                             "--ready-file", str(ready)], self.cluster.dir)
+        self.cluster.procs.append(self.agent)
+        wait_for(ready.exists, what=f"agent{self.i} ready file")
+
+    def start_haproxy(self):
+        c = self.cluster
+        self.port = free_port()
+        self.stats_port = free_port()
+        env = haproxy_env(self.port, self.stats_port, self.agent_port,
+                          {name: c.http_port[name] for name, pool in REFERENCE_WORKERS if pool})
+        self.haproxy = Proc(f"haproxy{self.i}",
+                            [HAPROXY, "-db", "-f", str(SOURCE / "haproxy" / "haproxy.cfg")], c.dir,
+                            env=env)
+        c.procs.append(self.haproxy)
+        wait_for(lambda: port_open(self.port), what=f"HAProxy {self.i} listening")
+
+    def metric(self, name, **labels):
+        return agent_metrics(self).get((name, frozenset(labels.items())), 0.0)
+
+    def connected(self):
+        return self.metric("synapse_spoa_shared_connected") == 1.0
+
+
+class Cluster:
+    def __init__(self, n=3):
+        self.tmp = tempfile.TemporaryDirectory(prefix="spoa-scaleout-")
+        self.dir = pathlib.Path(self.tmp.name)
+        self.procs = []
+        self.n = n
+        self.dead_port = free_port()  # nothing listens here
+
+    def start(self):
+        try:
+            self.redis_port = free_port()
+            self.start_redis()
+            ready = self.dir / "sim.ready"
+            argv = [str(SIM), "--ready-file", str(ready), "--control", "127.0.0.1:0"]
+            for name, _pool in REFERENCE_WORKERS:
+                argv += ["--worker", f"{name}=127.0.0.1:0,metrics=127.0.0.1:0"]
+            self.procs.append(Proc("sim", argv, self.dir))
+            wait_for(ready.exists, what="simulated workers")
+            self.http_port, self.metrics_port = {}, {}
+            for line in ready.read_text().splitlines():
+                parts = line.split()
+                if parts[0] == "control":
+                    self.control_port = int(parts[1])
+                else:
+                    self.http_port[parts[0]] = int(parts[1])
+                    self.metrics_port[parts[0]] = int(parts[2])
+            self.nodes = [Node(self, i) for i in range(self.n)]
+            for node in self.nodes:
+                node.start_agent()
+            for node in self.nodes:
+                node.start_haproxy()
+            wait_for(lambda: all(n.connected() for n in self.nodes), what="agents on Redis")
+        except BaseException:
+            self.dump_logs()
+            self.close()
+            raise
+        return self
+
+    def start_redis(self):
+        self.redis = Proc("redis", [REDIS, "--bind", "127.0.0.1", "--port", str(self.redis_port),
+                                    "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
+                          self.dir)
+        self.procs.append(self.redis)
+        wait_for(lambda: port_open(self.redis_port), what="redis-server")
+
+    def redis_cli(self, *args):
+        """One command over RESP by hand (no client package): returns the raw reply text."""
+        import socket
+        with socket.create_connection(("127.0.0.1", self.redis_port), timeout=5) as s:
+            cmd = f"*{len(args)}\r\n" + "".join(f"${len(str(a))}\r\n{a}\r\n" for a in args)
+            s.sendall(cmd.encode())
+            time.sleep(0.1)
+            return s.recv(1 << 20).decode(errors="replace")
+
+    def commandstats(self):
+        """{command: calls} from INFO commandstats."""
+        out = {}
+        for line in self.redis_cli("INFO", "commandstats").splitlines():
+            if line.startswith("cmdstat_"):
+                name, rest = line[len("cmdstat_"):].split(":", 1)
+                calls = dict(kv.split("=") for kv in rest.split(","))["calls"]
+                out[name] = int(calls)
+        return out
+
+    def control(self, worker, mode):
+        conn = http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=5)
+        conn.request("POST", f"/worker/{worker}/mode/{mode}")
+        status = conn.getresponse().status
+        conn.close()
+        return status
+
+    def dump_logs(self):
+        import sys
+        for p in self.procs:
+            print(f"----- {p.name} (pid {p.pid}) -----\n{p.output()[-3000:]}", file=sys.stderr)
+
+    def close(self):
+        for p in reversed(self.procs):
+            p.stop()
+        self.procs = []
+        self.tmp.cleanup()
+
+
+class Load:
+    """One client thread per HAProxy cycling over ROOMS; records (t, room, worker, status)."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.t0 = time.monotonic()
+        self.lock = threading.Lock()
+        self.rows = []
+        self.stop_flag = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(n,), daemon=True)
+                        for n in cluster.nodes]
+        for t in self.threads:
+            t.start()
+
+    def now(self):
+        return time.monotonic() - self.t0
+
+    def run(self, node):
+        conn = None
+        k = node.i * 7
+        while not self.stop_flag.is_set():
+            room = ROOMS[k % len(ROOMS)]
+            k += 1
+            status, worker = None, None
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
+                conn.request("GET", room_path(room))
+                resp = conn.getresponse()
+                resp.read()
+                status, worker = resp.status, resp.getheader("X-Synapse-Worker")
+            except OSError as e:
+                status = type(e).__name__
+                if conn:
+                    conn.close()
+                conn = None
+            with self.lock:
+                self.rows.append((self.now(), room, worker, status, node.i))
+            time.sleep(0.002)
+
+    def stop(self):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(timeout=15)
+
+    def figures(self, since, until):
+        """(split rooms in the last STEADY_S before `until`, convergence time after `since`,
+        failed requests since `since`)."""
+        with self.lock:
+            rows = [r for r in self.rows if since <= r[0] <= until]
+        failed = sum(1 for r in rows if r[3] != 200)
+        steady = [r for r in rows if r[0] >= until - STEADY_S and r[3] == 200]
+        served = {}
+        for _, room, worker, _, _ in steady:
+            served.setdefault(room, set()).add(worker)
+        split = sum(1 for ws in served.values() if len(ws) > 1)
+        final = {room: next(iter(ws)) for room, ws in served.items() if len(ws) == 1}
+        last_off = since
+        for t, room, worker, status, _ in rows:
+            if status == 200 and room in final and worker != final[room]:
+                last_off = max(last_off, t)
+        return split, last_off - since, failed, len(rows)
+
+
+class ScaleOutTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = Cluster().start()
+        cls.load = Load(cls.cluster)
+        cls.report = os.environ.get("SPOA_SCALEOUT_REPORT")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.load.stop()
+        cls.cluster.close()
+
+    def record(self, name, since, settle):
+        """Waits `settle` seconds after the event, then checks and reports the figures."""
+        time.sleep(settle)
+        split, conv, failed, total = self.load.figures(since, self.load.now())
+        row = f"| {name} | {split} | {conv:.2f} s | {failed} / {total} |"
+        print("\n" + row)
+        if self.report:
+            with open(self.report, "a") as f:
+                f.write(row + "\n")
+        if split or failed:
+            self.cluster.dump_logs()
+        self.assertEqual(split, 0, f"{name}: rooms served by more than one worker")
+        self.assertEqual(failed, 0, f"{name}: failed requests")
+        return conv
+
+    def moved(self, node):
+        return sum(node.metric("synapse_spoa_affinity_moves_total", reason=r)
+                   for r in ("down", "drain", "overload", "removed", "returned"))
+
+    # Scenarios run in name order, each on the state the previous one left.
+    def test_1_fresh_rooms(self):
+        since = 0.0
+        self.record("fresh rooms (60, three pairs at once)", since, 4.0)
+        c = self.cluster
+        claims = sum(n.metric("synapse_spoa_shared_operations_total", op="claim") for n in c.nodes)
+        self.assertGreaterEqual(claims, len(ROOMS))  # every pair claimed the rooms it saw first
+        keys = c.redis_cli("DBSIZE")
+        self.assertIn(f":{len(ROOMS)}", keys)
+
+    def test_2_hits_cost_no_redis_operations(self):
+        c = self.cluster
+        before = c.commandstats()
+        n0 = len(self.load.rows)
+        time.sleep(3.0)
+        after = c.commandstats()
+        requests = len(self.load.rows) - n0
+        data_ops = sum(after.get(k, 0) - before.get(k, 0)
+                       for k in ("set", "eval", "publish", "get"))
+        refresh = after.get("pexpire", 0) - before.get("pexpire", 0)
+        print(f"\nsteady state: {requests} requests, {data_ops} SET/EVAL/GET/PUBLISH, "
+              f"{refresh} PEXPIRE (batched refresh, <= rooms x agents per refresh_interval)")
+        self.assertEqual(data_ops, 0)
+        self.assertLessEqual(refresh, 4 * len(ROOMS) * len(c.nodes))
+
+    def test_3_drain_on_one_agent_first(self):
+        c = self.cluster
+        node = c.nodes[0]
+        since = self.load.now()
+        node.drain = {"room1"}
+        node.write_config()
+        os.kill(node.agent.pid, signal.SIGHUP)
+        wait_for(lambda: self.moved(node) > 0, what="agent0 moving room1's keys")
+        self.record("drain room1 on agent 0 only", since, 5.0)
+        received = sum(n.metric("synapse_spoa_shared_results_total", result="move_adopted")
+                       for n in c.nodes[1:])
+        self.assertGreater(received, 0)
+        # The rollout reaches the other agents: every view agrees again.
+        since = self.load.now()
+        for n in c.nodes[1:]:
+            n.drain = {"room1"}
+            n.write_config()
+            os.kill(n.agent.pid, signal.SIGHUP)
+        self.record("drain room1 then on agents 1, 2", since, 3.0)
+
+    def test_4_worker_down_for_one_agent_only(self):
+        # The agent-local view of trouble (as a worker hot for one agent only): agent 1 cannot
+        # scrape room2 and moves its keys; the others see it healthy and follow the pushed moves.
+        c = self.cluster
+        node = c.nodes[1]
+        since = self.load.now()
+        node.dead_metrics = {"room2"}
+        node.write_config()
+        os.kill(node.agent.pid, signal.SIGHUP)
+        self.record("room2 down as seen by agent 1 only", since, 5.0)
+        node.dead_metrics = set()
+        node.write_config()
+        os.kill(node.agent.pid, signal.SIGHUP)
+        wait_for(lambda: node.metric("synapse_spoa_worker_state", state="healthy",
+                                     worker="room2") == 1.0, what="room2 healthy again on agent 1")
+
+    def test_5_worker_down(self):
+        c = self.cluster
+        since = self.load.now()
+        self.assertEqual(c.control("room3", "down"), 200)
+        self.record("room3 down (all agents)", since, 6.0)
+        self.assertEqual(c.control("room3", "normal"), 200)
+        wait_for(lambda: all(n.metric("synapse_spoa_worker_state", state="healthy",
+                                      worker="room3") == 1.0 for n in c.nodes),
+                 what="room3 healthy again")
+
+    def test_6_agent_restarted(self):
+        c = self.cluster
+        node = c.nodes[2]
+        since = self.load.now()
+        node.agent.stop()
+        c.procs.remove(node.agent)
+        snap = c.dir / "agent2.snapshot"
+        if snap.exists():
+            snap.unlink()  # restore from Redis alone, not from the snapshot
+        node.start_agent()
+        wait_for(node.connected, what="agent2 back on Redis")
+        self.record("agent 2 restarted (no snapshot)", since, 5.0)
+
+    def test_7_redis_restarted_empty(self):
+        c = self.cluster
+        since = self.load.now()
+        c.redis.stop()
+        c.procs.remove(c.redis)
+        time.sleep(1.0)
+        c.start_redis()
+        wait_for(lambda: all(n.connected() for n in c.nodes), what="agents back on Redis")
+        self.record("Redis restarted empty", since, 4.0)
+        wait_for(lambda: f":{len(ROOMS)}" in c.redis_cli("DBSIZE"), timeout=10,
+                 what="the agents' tables claimed again")
+
+    def test_8_redis_stopped(self):
+        c = self.cluster
+        since = self.load.now()
+        os.kill(c.redis.pid, signal.SIGSTOP)
+        try:
+            wait_for(lambda: not any(n.connected() for n in c.nodes), timeout=10,
+                     what="agents noticing a stopped Redis")
+            time.sleep(1.0)
+        finally:
+            os.kill(c.redis.pid, signal.SIGCONT)
+        wait_for(lambda: all(n.connected() for n in c.nodes), what="agents back on Redis")
+        self.record("Redis SIGSTOPped 2 s", since, 3.0)
+
+
+if __name__ == "__main__":
+    unittest.main()
