@@ -74,8 +74,8 @@ std::optional<move_message> parse_move(std::string_view s) noexcept {
   m.agent = next_field(s);
   m.pool = next_field(s);
   const std::string_view hex = next_field(s);
-  m.worker = next_field(s);
-  if (!s.empty() || !valid_name(m.agent) || !valid_name(m.pool) || !valid_name(m.worker))
+  m.worker = s;  // the rest: a trailing or second space makes it invalid
+  if (!valid_name(m.agent) || !valid_name(m.pool) || !valid_name(m.worker))
     return std::nullopt;
   const auto h = parse_hex(hex);
   if (!h) return std::nullopt;

@@ -81,3 +81,29 @@ TEST(is_address_or_cidr, addresses_and_prefixes) {
 
 }  // namespace
 }  // namespace spoa::config
+
+namespace spoa::config {
+namespace {
+
+TEST(RedisUrl, AcceptsHostPortAndDb) {
+  auto u = parse_redis_url("redis://127.0.0.1:6379");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->address.host, "127.0.0.1");
+  EXPECT_EQ(u->address.port, 6379);
+  EXPECT_EQ(u->db, 0);
+  u = parse_redis_url("redis://redis:6380/15");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->address.host, "redis");
+  EXPECT_EQ(u->db, 15);
+}
+
+TEST(RedisUrl, RefusesWhatItCannotUse) {
+  for (const char* bad : {"", "redis://", "redis://host", "redis://host:0", "redis://host:6379/",
+                          "redis://host:6379/16", "redis://host:6379/x", "rediss://host:6379",
+                          "redis://user:pw@host:6379", "http://host:6379"}) {
+    EXPECT_FALSE(parse_redis_url(bad)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace spoa::config
