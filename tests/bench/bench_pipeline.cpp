@@ -18,6 +18,10 @@
 //   message_miss    the same with a never-seen room ID in every message
 //   message_batch20 20 pipelined NOTIFYs per on_bytes call (one read of a busy HAProxy conn.)
 //   message_noop    --noop mode: fixed route, so this is the SPOP codec alone
+//
+// SPOA_BENCH_SHARED=1: placement records changes for the shared affinity store as the agent does
+// with `shared.redis` set (agent/shared_store.hpp); the miss benchmarks drain the list the way
+// the store's 10 ms tick does. Run with and without, side by side, for the store's hot-path cost.
 
 #include <benchmark/benchmark.h>
 
@@ -87,6 +91,7 @@ routing::request to_request(const bench::mix_request& r) {
 decision::router& warm_router() {
   static decision::router* r = [] {
     auto* rt = new decision::router(config::default_config());
+    if (std::getenv("SPOA_BENCH_SHARED")) rt->placement().record_changes(true);
     routing::key_buffer kb;
     for (const auto& m : mix())
       rt->decide(to_request(m), kb, t0_ms);
@@ -200,6 +205,7 @@ void place_miss(benchmark::State& state) {
     const auto d =
         rt.placement().place(room_pool, std::string_view(key, static_cast<std::size_t>(n)), now);
     benchmark::DoNotOptimize(d.worker);
+    if (rt.placement().changes().size() >= 4096) rt.placement().clear_changes();
   }
   report(state, a0);
 }
@@ -260,6 +266,8 @@ void message_miss(benchmark::State& state) {
     lc.out.clear();
     lc.conn.on_bytes(spop::as_bytes(frame), lc.out);
     benchmark::DoNotOptimize(lc.out.data());
+    if (warm_router().placement().changes().size() >= 4096)
+      warm_router().placement().clear_changes();
   }
   if (lc.conn.closing()) state.SkipWithError("connection closed");
   report(state, a0);
