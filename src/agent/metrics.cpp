@@ -49,6 +49,22 @@ void add_gauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double 
   f.metric.push_back(std::move(m));
 }
 
+// One latency_histogram as Prometheus buckets (cumulative, then +Inf), count and sum.
+template <std::size_t N>
+ClientMetric histogram_metric(const std::array<double, N>& bounds, const latency_histogram<N>& h) {
+  ClientMetric m;
+  std::uint64_t cum = 0;
+  for (std::size_t b = 0; b < N; ++b) {
+    cum += h.buckets[b].load(std::memory_order_relaxed);
+    m.histogram.bucket.push_back({cum, bounds[b]});
+  }
+  cum += h.buckets[N].load(std::memory_order_relaxed);
+  m.histogram.bucket.push_back({cum, std::numeric_limits<double>::infinity()});
+  m.histogram.sample_count = cum;
+  m.histogram.sample_sum = read(h.sum_ns) / 1e9;
+  return m;
+}
+
 // The shared affinity store (shared_store.hpp).
 void collect_shared(const shared_counters& c, std::vector<MetricFamily>& out) {
   auto up = family("synapse_spoa_shared_connected",
@@ -90,17 +106,7 @@ void collect_shared(const shared_counters& c, std::vector<MetricFamily>& out) {
   out.push_back(std::move(bad));
   auto lat = family("synapse_spoa_shared_redis_latency_seconds",
                     "Round trip of one shared store command to Redis.", MetricType::Histogram);
-  ClientMetric m;
-  std::uint64_t cum = 0;
-  for (std::size_t b = 0; b < shared_counters::latency_buckets.size(); ++b) {
-    cum += c.latency[b].load(std::memory_order_relaxed);
-    m.histogram.bucket.push_back({cum, shared_counters::latency_buckets[b]});
-  }
-  cum += c.latency[shared_counters::latency_buckets.size()].load(std::memory_order_relaxed);
-  m.histogram.bucket.push_back({cum, std::numeric_limits<double>::infinity()});
-  m.histogram.sample_count = cum;
-  m.histogram.sample_sum = read(c.latency_sum_ns) / 1e9;
-  lat.metric.push_back(std::move(m));
+  lat.metric.push_back(histogram_metric(shared_counters::latency_buckets, c.latency));
   out.push_back(std::move(lat));
 }
 
@@ -173,12 +179,7 @@ void agent_metrics::on_decision(const decision::answer& a, double seconds) {
   }
   const auto reason = static_cast<std::size_t>(a.why);
   if (reason < k_reasons) bump(st.decisions[slot * k_reasons + reason]);
-  std::size_t b = 0;
-  while (b < latency_buckets.size() && seconds > latency_buckets[b])
-    ++b;
-  bump(latency_[b]);
-  bump(latency_count_);
-  bump(latency_sum_ns_, static_cast<std::uint64_t>(seconds * 1e9));
+  latency_.observe(latency_buckets, seconds, static_cast<std::uint64_t>(seconds * 1e9));
 }
 
 void agent_metrics::on_accept(bool accepted) {
@@ -276,19 +277,7 @@ std::vector<MetricFamily> agent_metrics::Collect() const {
   auto lat =
       family("synapse_spoa_decision_duration_seconds",
              "Time to classify and place one request (agent CPU, no I/O).", MetricType::Histogram);
-  {
-    ClientMetric m;
-    std::uint64_t cum = 0;
-    for (std::size_t b = 0; b < latency_buckets.size(); ++b) {
-      cum += latency_[b].load(std::memory_order_relaxed);
-      m.histogram.bucket.push_back({cum, latency_buckets[b]});
-    }
-    cum += latency_[latency_buckets.size()].load(std::memory_order_relaxed);
-    m.histogram.bucket.push_back({cum, std::numeric_limits<double>::infinity()});
-    m.histogram.sample_count = cum;
-    m.histogram.sample_sum = read(latency_sum_ns_) / 1e9;
-    lat.metric.push_back(std::move(m));
-  }
+  lat.metric.push_back(histogram_metric(latency_buckets, latency_));
   out.push_back(std::move(lat));
 
   auto open = family("synapse_spoa_spop_connections", "Open SPOP connections from HAProxy.",

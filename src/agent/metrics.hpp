@@ -16,6 +16,7 @@
 
 #include <prometheus/collectable.h>
 
+#include "agent/counter.hpp"
 #include "agent/shared_store.hpp"
 #include "agent/spop_server.hpp"
 #include "config/config.hpp"
@@ -55,7 +56,6 @@ class agent_metrics final : public prometheus::Collectable,
                                                           1e-5, 2.5e-5, 5e-5, 1e-4, 1e-3,   1e-2};
 
  private:
-  using counter = std::atomic<std::uint64_t>;
   static constexpr std::size_t k_reasons = routing::reason_count;
   static constexpr std::size_t k_statuses = 100;  // SPOP status codes 0..99
 
@@ -79,9 +79,6 @@ class agent_metrics final : public prometheus::Collectable,
     std::unique_ptr<worker_gauges[]> workers;
   };
 
-  static void bump(counter& c, std::uint64_t n = 1) {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
   std::shared_ptr<state> build(const config::agent_config& cfg) const;
 
   std::shared_ptr<state> state_;
@@ -90,8 +87,7 @@ class agent_metrics final : public prometheus::Collectable,
   std::array<counter, k_statuses> closes_{};
   counter hello_in_{0}, notify_in_{0}, disconnect_in_{0}, unknown_in_{0}, messages_in_{0};
   counter hello_out_{0}, ack_out_{0}, disconnect_out_{0}, actions_dropped_{0};
-  std::array<counter, latency_buckets.size() + 1> latency_{};
-  counter latency_count_{0}, latency_sum_ns_{0};
+  latency_histogram<latency_buckets.size()> latency_;
   counter aff_entries_{0};
   std::array<counter, routing::move_cause_count> moves_{};
   counter evict_lru_{0}, evict_ttl_{0};

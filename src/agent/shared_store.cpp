@@ -198,8 +198,7 @@ void shared_store::maybe_up() {
   phase_ = phase::up;
   connect_timer_.cancel();
   counters_->connected = true;
-  shared_counters::counter& c = counters_->connects;
-  c.store(c.load() + 1);
+  bump(counters_->connects);
   down_logged_ = false;
   log_info("shared store: connected to " + cfg_.redis + "; reconciling " +
            std::to_string(router_.placement().table().size()) + " local keys");
@@ -225,8 +224,7 @@ void shared_store::teardown(const std::string& why) {
   connect_timer_.cancel();
   resolver_.cancel();
   if (was_up) {
-    shared_counters::counter& c = counters_->disconnects;
-    c.store(c.load() + 1);
+    bump(counters_->disconnects);
   }
   if (!down_logged_ || was_up) {
     log_warn("shared store: Redis " + cfg_.redis + " unavailable (" + why +
@@ -263,8 +261,7 @@ void shared_store::tick() {
     }
   } else if (!pl.changes().empty()) {
     // Down: nothing to send them to; the reconcile on reconnect claims the whole table.
-    shared_counters::counter& c = counters_->dropped;
-    c.store(c.load() + pl.changes().size());
+    bump(counters_->dropped, pl.changes().size());
     pl.clear_changes();
   }
   tick_timer_.expires_after(tick_period);
@@ -282,13 +279,7 @@ bool shared_store::send(const std::vector<std::string_view>& argv, redis_link::r
   return cmd_->command(argv, [c, t0, fn = std::move(fn)](const redisReply* r) {
     if (r != nullptr) {
       const std::uint64_t dt = now_ns() - t0;
-      const double s = static_cast<double>(dt) / 1e9;
-      std::size_t b = 0;
-      while (b < shared_counters::latency_buckets.size() && s > shared_counters::latency_buckets[b])
-        ++b;
-      c->latency[b].store(c->latency[b].load() + 1);
-      c->latency_count.store(c->latency_count.load() + 1);
-      c->latency_sum_ns.store(c->latency_sum_ns.load() + dt);
+      c->latency.observe(shared_counters::latency_buckets, static_cast<double>(dt) / 1e9, dt);
     }
     fn(r);
   });
@@ -298,8 +289,7 @@ void shared_store::flush_changes() {
   auto& pl = router_.placement();
   if (pl.changes().empty()) return;
   if (cmd_ && cmd_->pending() > max_pending) {
-    shared_counters::counter& c = counters_->dropped;
-    c.store(c.load() + pl.changes().size());
+    bump(counters_->dropped, pl.changes().size());
     pl.clear_changes();
     return;
   }
@@ -320,12 +310,11 @@ void shared_store::adopt_reply(int pool, std::uint64_t table_hash, int mine,
   auto& pl = router_.placement();
   const int w = pl.worker_index(winner);
   if (w < 0 || pl.pool_of(w) != pool) {
-    shared_counters::counter& c = counters_->invalid;
-    c.store(c.load() + 1);
+    bump(counters_->invalid);
     return;
   }
   if (w == mine) return;
-  if (pl.adopt(pool, table_hash, w, now_ms())) count.store(count.load() + 1);
+  if (pl.adopt(pool, table_hash, w, now_ms())) bump(count);
 }
 
 void shared_store::claim(int pool, std::uint64_t table_hash, int worker, bool reconcile) {
@@ -333,20 +322,17 @@ void shared_store::claim(int pool, std::uint64_t table_hash, int worker, bool re
   if (pool < 0 || static_cast<std::size_t>(pool) >= pl.pools().size()) return;
   const std::string key = key_of(pool, table_hash);
   const std::string& name = pl.workers()[static_cast<std::size_t>(worker)].name;
-  shared_counters::counter& n = reconcile ? counters_->reconciled : counters_->claims;
-  n.store(n.load() + 1);
+  bump(reconcile ? counters_->reconciled : counters_->claims);
   auto alive = std::weak_ptr<bool>(alive_);
   send({"SET", key, name, "NX", "PX", ttl_text_, "GET"},
        [this, alive, pool, table_hash, worker](const redisReply* r) {
          if (alive.expired() || r == nullptr) return;
          if (r->type == REDIS_REPLY_NIL) {
-           shared_counters::counter& c = counters_->claims_won;
-           c.store(c.load() + 1);
+           bump(counters_->claims_won);
          } else if (r->type == REDIS_REPLY_STRING) {
            adopt_reply(pool, table_hash, worker, str(r), counters_->conflicts_adopted);
          } else {
-           shared_counters::counter& c = counters_->errors;
-           c.store(c.load() + 1);
+           bump(counters_->errors);
          }
        });
 }
@@ -360,8 +346,7 @@ void shared_store::push_move(int pool, std::uint64_t table_hash, int old_worker,
   const std::string old =
       old_worker >= 0 ? pl.workers()[static_cast<std::size_t>(old_worker)].name : std::string();
   const std::string msg = wire::format_move(agent_id_, pool_name, table_hash, name);
-  shared_counters::counter& n = counters_->moves_pushed;
-  n.store(n.load() + 1);
+  bump(counters_->moves_pushed);
   auto alive = std::weak_ptr<bool>(alive_);
   send({"EVAL", cas_script, "1", key, old, name, ttl_text_, channel_, msg},
        [this, alive, pool, table_hash, worker](const redisReply* r) {
@@ -369,8 +354,7 @@ void shared_store::push_move(int pool, std::uint64_t table_hash, int old_worker,
          if (r->type == REDIS_REPLY_STRING) {
            adopt_reply(pool, table_hash, worker, str(r), counters_->cas_conflicts);
          } else {
-           shared_counters::counter& c = counters_->errors;
-           c.store(c.load() + 1);
+           bump(counters_->errors);
          }
        });
 }
@@ -389,16 +373,14 @@ void shared_store::refresh() {
   for (const auto& k : keys) {
     const int pool = pl.pool_of(k.worker);
     if (pool < 0) continue;
-    shared_counters::counter& n = counters_->refreshes;
-    n.store(n.load() + 1);
+    bump(counters_->refreshes);
     const std::uint64_t h = k.table_hash;
     const int w = k.worker;
     send({"PEXPIRE", key_of(pool, h), ttl_text_}, [this, alive, pool, h, w](const redisReply* r) {
       if (alive.expired() || r == nullptr) return;
       // 0: Redis has no such key (expired, evicted or restarted empty): claim it again.
       if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
-        shared_counters::counter& c = counters_->reclaims;
-        c.store(c.load() + 1);
+        bump(counters_->reclaims);
         claim(pool, h, w, true);
       }
     });
@@ -432,24 +414,20 @@ void shared_store::on_message(const redisReply* r) {
   if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
       r->element[0]->type != REDIS_REPLY_STRING || str(r->element[0]) != "message" ||
       r->element[2]->type != REDIS_REPLY_STRING) {
-    shared_counters::counter& c = counters_->invalid;
-    c.store(c.load() + 1);
+    bump(counters_->invalid);
     return;
   }
   const auto m = wire::parse_move(str(r->element[2]));
   if (!m) {
-    shared_counters::counter& c = counters_->invalid;
-    c.store(c.load() + 1);
+    bump(counters_->invalid);
     return;
   }
   if (m->agent == agent_id_) return;
-  shared_counters::counter& n = counters_->moves_received;
-  n.store(n.load() + 1);
+  bump(counters_->moves_received);
   auto& pl = router_.placement();
   const int pool = pl.pool_index(m->pool);
   if (pool < 0) {
-    shared_counters::counter& c = counters_->invalid;
-    c.store(c.load() + 1);
+    bump(counters_->invalid);
     return;
   }
   adopt_reply(pool, m->table_hash, -1, m->worker, counters_->moves_adopted);

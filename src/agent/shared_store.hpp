@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "agent/asio.hpp"
+#include "agent/counter.hpp"
 #include "agent/redis_link.hpp"
 #include "config/config.hpp"
 #include "config/endpoint.hpp"
@@ -46,7 +47,7 @@ namespace spoa::agent {
 
 // Written on the event loop, read by the metrics exposer thread.
 struct shared_counters {
-  using counter = std::atomic<std::uint64_t>;
+  using counter = agent::counter;
   std::atomic<bool> enabled{false}, connected{false};
   counter connects{0}, disconnects{0};
   counter claims{0}, claims_won{0}, conflicts_adopted{0};
@@ -54,8 +55,7 @@ struct shared_counters {
   counter refreshes{0}, reclaims{0}, reconciled{0}, dropped{0}, invalid{0}, errors{0};
   static constexpr std::array<double, 11> latency_buckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                           0.05,   0.1,   0.25,   0.5,   1};
-  std::array<counter, latency_buckets.size() + 1> latency{};
-  counter latency_count{0}, latency_sum_ns{0};
+  latency_histogram<latency_buckets.size()> latency;
 };
 
 class shared_store {
