@@ -394,11 +394,7 @@ void placement::record(const plan& pl) noexcept {
         pl.remembered >= 0 ? static_cast<std::uint16_t>(pl.remembered) : affinity_table::no_worker;
     c.cause = pl.move;
   }
-  try {
-    changes_.push_back(c);  // reserved at construction up to max_changes: no allocation
-  } catch (...) {
-    ++changes_dropped_;
-  }
+  changes_.push_back(c);  // record_changes() reserved max_changes entries: no allocation
 }
 
 bool placement::adopt(int pool, std::uint64_t table_hash, int worker, std::uint64_t now_ms) {
