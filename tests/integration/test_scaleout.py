@@ -11,17 +11,14 @@ SPOA_SCALEOUT_REPORT=FILE appends each scenario's row as a Markdown table line."
 
 import http.client
 import os
-import pathlib
 import shutil
 import signal
-import subprocess
-import tempfile
 import threading
 import time
 import unittest
 
-from harness import (AGENT, HAPROXY, POOLS, REFERENCE_WORKERS, SIM, SOURCE, Proc, agent_metrics,
-                     free_port, haproxy_env, port_open, wait_for)
+from harness import (AGENT, HAPROXY, POOLS, REFERENCE_WORKERS, SOURCE, Proc, Stack,
+                     agent_metrics, free_port, haproxy_env, port_open, wait_for)
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 ROOMS = [f"!scale{i}:example.org" for i in range(60)]
@@ -80,6 +77,13 @@ shared:
 """)
         self.config.write_text("\n".join(lines) + "\n")
 
+    def reload(self, **view):
+        """Set this agent's view (drain=..., dead_metrics=...), rewrite its config, SIGHUP it."""
+        for k, v in view.items():
+            setattr(self, k, v)
+        self.write_config()
+        os.kill(self.agent.pid, signal.SIGHUP)
+
     def start_agent(self):
         self.write_config()
         ready = self.cluster.dir / f"agent{self.i}.ready"
@@ -109,11 +113,12 @@ shared:
         return self.metric("synapse_spoa_shared_connected") == 1.0
 
 
-class Cluster:
+class Cluster(Stack):
+    """The harness's Stack for its simulated workers, temporary directory, control and clean-up,
+    with redis-server and n Node pairs instead of one agent and one HAProxy."""
+
     def __init__(self, n=3):
-        self.tmp = tempfile.TemporaryDirectory(prefix="spoa-scaleout-")
-        self.dir = pathlib.Path(self.tmp.name)
-        self.procs = []
+        super().__init__()
         self.n = n
         self.dead_port = free_port()  # nothing listens here
 
@@ -121,20 +126,7 @@ class Cluster:
         try:
             self.redis_port = free_port()
             self.start_redis()
-            ready = self.dir / "sim.ready"
-            argv = [str(SIM), "--ready-file", str(ready), "--control", "127.0.0.1:0"]
-            for name, _pool in REFERENCE_WORKERS:
-                argv += ["--worker", f"{name}=127.0.0.1:0,metrics=127.0.0.1:0"]
-            self.procs.append(Proc("sim", argv, self.dir))
-            wait_for(ready.exists, what="simulated workers")
-            self.http_port, self.metrics_port = {}, {}
-            for line in ready.read_text().splitlines():
-                parts = line.split()
-                if parts[0] == "control":
-                    self.control_port = int(parts[1])
-                else:
-                    self.http_port[parts[0]] = int(parts[1])
-                    self.metrics_port[parts[0]] = int(parts[2])
+            self.start_sim()
             self.nodes = [Node(self, i) for i in range(self.n)]
             for node in self.nodes:
                 node.start_agent()
@@ -172,24 +164,6 @@ class Cluster:
                 calls = dict(kv.split("=") for kv in rest.split(","))["calls"]
                 out[name] = int(calls)
         return out
-
-    def control(self, worker, mode):
-        conn = http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=5)
-        conn.request("POST", f"/worker/{worker}/mode/{mode}")
-        status = conn.getresponse().status
-        conn.close()
-        return status
-
-    def dump_logs(self):
-        import sys
-        for p in self.procs:
-            print(f"----- {p.name} (pid {p.pid}) -----\n{p.output()[-3000:]}", file=sys.stderr)
-
-    def close(self):
-        for p in reversed(self.procs):
-            p.stop()
-        self.procs = []
-        self.tmp.cleanup()
 
 
 class Load:
@@ -316,9 +290,7 @@ class ScaleOutTest(unittest.TestCase):
         c = self.cluster
         node = c.nodes[0]
         since = self.load.now()
-        node.drain = {"room1"}
-        node.write_config()
-        os.kill(node.agent.pid, signal.SIGHUP)
+        node.reload(drain={"room1"})
         wait_for(lambda: self.moved(node) > 0, what="agent0 moving room1's keys")
         self.record("drain room1 on agent 0 only", since, 5.0)
         received = sum(n.metric("synapse_spoa_shared_results_total", result="move_adopted")
@@ -327,9 +299,7 @@ class ScaleOutTest(unittest.TestCase):
         # The rollout reaches the other agents: every view agrees again.
         since = self.load.now()
         for n in c.nodes[1:]:
-            n.drain = {"room1"}
-            n.write_config()
-            os.kill(n.agent.pid, signal.SIGHUP)
+            n.reload(drain={"room1"})
         self.record("drain room1 then on agents 1, 2", since, 3.0)
 
     def test_4_worker_down_for_one_agent_only(self):
@@ -338,13 +308,9 @@ class ScaleOutTest(unittest.TestCase):
         c = self.cluster
         node = c.nodes[1]
         since = self.load.now()
-        node.dead_metrics = {"room2"}
-        node.write_config()
-        os.kill(node.agent.pid, signal.SIGHUP)
+        node.reload(dead_metrics={"room2"})
         self.record("room2 down as seen by agent 1 only", since, 5.0)
-        node.dead_metrics = set()
-        node.write_config()
-        os.kill(node.agent.pid, signal.SIGHUP)
+        node.reload(dead_metrics=set())
         wait_for(lambda: node.metric("synapse_spoa_worker_state", state="healthy",
                                      worker="room2") == 1.0, what="room2 healthy again on agent 1")
 
