@@ -83,6 +83,7 @@ void collect_shared(const shared_counters& c, std::vector<MetricFamily>& out) {
   add_counter(ops, {{"op", "reconcile"}}, read(c.reconciled));
   add_counter(ops, {{"op", "move"}}, read(c.moves_pushed));
   add_counter(ops, {{"op", "refresh"}}, read(c.refreshes));
+  add_counter(ops, {{"op", "load_report"}}, read(c.load_reports));
   out.push_back(std::move(ops));
   auto res = family("synapse_spoa_shared_results_total",
                     "Shared store outcomes: claims won, conflicts adopted (a lost claim), CAS "
@@ -95,6 +96,7 @@ void collect_shared(const shared_counters& c, std::vector<MetricFamily>& out) {
   add_counter(res, {{"result", "move_received"}}, read(c.moves_received));
   add_counter(res, {{"result", "move_adopted"}}, read(c.moves_adopted));
   add_counter(res, {{"result", "reclaimed"}}, read(c.reclaims));
+  add_counter(res, {{"result", "load_report_received"}}, read(c.load_reports_received));
   out.push_back(std::move(res));
   auto bad = family("synapse_spoa_shared_errors_total",
                     "Shared store problems: changes dropped while Redis was down or slow "
@@ -104,6 +106,22 @@ void collect_shared(const shared_counters& c, std::vector<MetricFamily>& out) {
   add_counter(bad, {{"kind", "invalid"}}, read(c.invalid));
   add_counter(bad, {{"kind", "error_reply"}}, read(c.errors));
   out.push_back(std::move(bad));
+  auto peers = family("synapse_spoa_shared_peers",
+                      "Other agents whose load report is current (heard within 3 x "
+                      "shared.load_interval); bounded load sums their rates with this agent's.",
+                      MetricType::Gauge);
+  add_gauge(peers, {}, c.peers.load(std::memory_order_relaxed));
+  out.push_back(std::move(peers));
+  auto peer_rate = family("synapse_spoa_shared_peer_request_rate",
+                          "Requests per second that the other agents report sending to each "
+                          "worker (summed), as bounded load last counted them.",
+                          MetricType::Gauge);
+  {
+    std::lock_guard<std::mutex> lock(c.peer_mu);
+    for (const auto& r : c.peer_rates)
+      add_gauge(peer_rate, {{"pool", r.pool}, {"worker", r.worker}}, r.rps);
+  }
+  out.push_back(std::move(peer_rate));
   auto lat = family("synapse_spoa_shared_redis_latency_seconds",
                     "Round trip of one shared store command to Redis.", MetricType::Histogram);
   lat.metric.push_back(histogram_metric(shared_counters::latency_buckets, c.latency));

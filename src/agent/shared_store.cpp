@@ -14,6 +14,11 @@ namespace wire = routing::shared_wire;
 
 constexpr auto tick_period = std::chrono::milliseconds(10);
 constexpr std::size_t reconcile_per_tick = 2000;
+constexpr std::size_t refresh_per_tick = 2000;
+// Agent ids heard on the channel are untrusted: at most this many peers are kept (others'
+// reports are counted invalid until one of them goes quiet).
+constexpr std::size_t max_peers = 1024;
+constexpr std::uint64_t default_ttl_ms = 24 * 3600 * 1000;
 // Past this many replies owed, new changes are dropped (and reconciled later) rather than
 // queued without bound behind a slow Redis.
 constexpr std::size_t max_pending = 100'000;
@@ -32,6 +37,11 @@ std::string_view str(const redisReply* r) {
   return {r->str, static_cast<std::size_t>(r->len)};
 }
 
+// A key's lifetime in Redis: the affinity TTL plus one refresh interval (see the header).
+std::string redis_ttl(std::uint64_t ttl_ms, const config::shared& cfg) {
+  return std::to_string(ttl_ms + static_cast<std::uint64_t>(cfg.refresh_interval.count()));
+}
+
 bool is_status_ok(const redisReply* r) {
   return r && r->type == REDIS_REPLY_STATUS && str(r) == "OK";
 }
@@ -46,14 +56,15 @@ shared_store::shared_store(asio::io_context& io, config::shared cfg, std::string
       agent_id_(std::move(agent_id)),
       channel_(wire::channel(cfg_.key_prefix)),
       router_(router),
-      ttl_ms_(ttl_ms ? ttl_ms : 24 * 3600 * 1000),
-      ttl_text_(std::to_string(ttl_ms_)),
+      ttl_ms_(ttl_ms ? ttl_ms : default_ttl_ms),
+      ttl_text_(redis_ttl(ttl_ms_, cfg_)),
       resolver_(io),
       reconnect_timer_(io),
       connect_timer_(io),
       tick_timer_(io) {
   url_ = config::parse_redis_url(cfg_.redis).value_or(config::redis_url{});
   counters_->enabled = true;
+  load_scratch_.reserve(wire::max_load_entries);
 }
 
 shared_store::~shared_store() {
@@ -80,8 +91,13 @@ void shared_store::stop() {
 }
 
 void shared_store::reconfigured(std::uint64_t ttl_ms) {
-  ttl_ms_ = ttl_ms ? ttl_ms : 24 * 3600 * 1000;
-  ttl_text_ = std::to_string(ttl_ms_);
+  ttl_ms_ = ttl_ms ? ttl_ms : default_ttl_ms;
+  ttl_text_ = redis_ttl(ttl_ms_, cfg_);
+  // The peers' rates are by worker index, which a reload may have changed: heard again within
+  // one load_interval.
+  forget_peers();
+  refresh_.clear();
+  refresh_at_ = 0;
   if (phase_ == phase::up) {
     reconcile_.clear();
     reconcile_at_ = 0;
@@ -213,6 +229,7 @@ void shared_store::maybe_up() {
   router_.placement().clear_changes();
   last_refresh_ms_ = now_ms();
   refresh_due_ms_ = last_refresh_ms_ + static_cast<std::uint64_t>(cfg_.refresh_interval.count());
+  load_due_ms_ = last_refresh_ms_;
 }
 
 void shared_store::teardown(const std::string& why) {
@@ -240,6 +257,9 @@ void shared_store::teardown(const std::string& why) {
   });
   reconcile_.clear();
   reconcile_at_ = 0;
+  refresh_.clear();
+  refresh_at_ = 0;
+  forget_peers();  // no reports while down: the bound is this agent's own
   schedule_reconnect();
 }
 
@@ -258,6 +278,12 @@ void shared_store::tick() {
       flush_changes();
       reconcile_step();
       if (now >= refresh_due_ms_) refresh();
+      refresh_step();
+      if (now >= load_due_ms_) {
+        load_due_ms_ = now + static_cast<std::uint64_t>(cfg_.load_interval.count());
+        publish_load(now);
+        apply_peers(now);
+      }
     }
   } else if (!pl.changes().empty()) {
     // Down: nothing to send them to; the reconcile on reconnect claims the whole table.
@@ -365,14 +391,23 @@ void shared_store::refresh() {
   const std::uint64_t since = last_refresh_ms_;
   last_refresh_ms_ = now;
   refresh_due_ms_ = now + static_cast<std::uint64_t>(cfg_.refresh_interval.count());
-  std::vector<pending_key> keys;
+  // A refresh still being sent (a huge table, a slow Redis) goes on; the new keys join it.
   pl.table().for_each_used_since(since, [&](const routing::affinity_table::entry& e) {
-    keys.push_back({e.hash, e.worker});
+    refresh_.push_back({e.hash, e.worker});
   });
+}
+
+void shared_store::refresh_step() {
+  if (refresh_.empty()) return;
+  if (cmd_ && cmd_->pending() > max_pending) return;  // behind a slow Redis: wait
+  auto& pl = router_.placement();
   auto alive = std::weak_ptr<bool>(alive_);
-  for (const auto& k : keys) {
+  std::size_t sent = 0;
+  while (refresh_at_ < refresh_.size() && sent < refresh_per_tick) {
+    const pending_key k = refresh_[refresh_at_++];
     const int pool = pl.pool_of(k.worker);
     if (pool < 0) continue;
+    ++sent;
     bump(counters_->refreshes);
     const std::uint64_t h = k.table_hash;
     const int w = k.worker;
@@ -384,6 +419,11 @@ void shared_store::refresh() {
         claim(pool, h, w, true);
       }
     });
+  }
+  if (refresh_at_ >= refresh_.size()) {
+    refresh_.clear();
+    if (refresh_.capacity() > 4 * refresh_per_tick) refresh_.shrink_to_fit();
+    refresh_at_ = 0;
   }
 }
 
@@ -417,7 +457,9 @@ void shared_store::on_message(const redisReply* r) {
     bump(counters_->invalid);
     return;
   }
-  const auto m = wire::parse_move(str(r->element[2]));
+  const std::string_view payload = str(r->element[2]);
+  if (payload.substr(0, 3) == "l1 ") return on_load(payload, now_ms());
+  const auto m = wire::parse_move(payload);
   if (!m) {
     bump(counters_->invalid);
     return;
@@ -431,6 +473,85 @@ void shared_store::on_message(const redisReply* r) {
     return;
   }
   adopt_reply(pool, m->table_hash, -1, m->worker, counters_->moves_adopted);
+}
+
+// ---- load reports ---------------------------------------------------------------------------
+
+void shared_store::publish_load(std::uint64_t now) {
+  auto& pl = router_.placement();
+  std::vector<std::pair<std::string_view, double>> rates;
+  rates.reserve(pl.workers().size());
+  for (std::size_t w = 0; w < pl.workers().size(); ++w)
+    rates.emplace_back(pl.workers()[w].name, pl.own_rate(static_cast<int>(w), now));
+  const std::string msg = wire::format_load(agent_id_, rates);
+  bump(counters_->load_reports);
+  send({"PUBLISH", channel_, msg}, [c = counters_](const redisReply* r) {
+    if (r != nullptr && r->type != REDIS_REPLY_INTEGER) bump(c->errors);
+  });
+}
+
+void shared_store::on_load(std::string_view payload, std::uint64_t now) {
+  const auto agent = wire::parse_load(payload, load_scratch_);
+  if (!agent) {
+    bump(counters_->invalid);
+    return;
+  }
+  if (*agent == agent_id_) return;
+  auto& pl = router_.placement();
+  auto it = peers_.find(std::string(*agent));
+  if (it == peers_.end()) {
+    if (peers_.size() >= max_peers) {
+      bump(counters_->invalid);
+      return;
+    }
+    it = peers_.emplace(std::string(*agent), peer{}).first;
+  }
+  bump(counters_->load_reports_received);
+  peer& p = it->second;
+  p.heard_ms = now;
+  p.rps.assign(pl.workers().size(), 0.0);
+  for (const auto& e : load_scratch_) {
+    const int w = pl.worker_index(e.worker);
+    if (w < 0) continue;  // a worker this agent does not have (another config): not ours to sum
+    p.rps[static_cast<std::size_t>(w)] = static_cast<double>(e.mrps) / 1000.0;
+  }
+}
+
+void shared_store::apply_peers(std::uint64_t now) {
+  auto& pl = router_.placement();
+  const std::uint64_t stale = 3 * static_cast<std::uint64_t>(cfg_.load_interval.count());
+  std::vector<double> sum(pl.workers().size(), 0.0);
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    if (now > it->second.heard_ms + stale) {
+      log_info("shared store: no load report from agent " + it->first + " for " +
+               std::to_string(now - it->second.heard_ms) + " ms; its rates no longer count");
+      it = peers_.erase(it);
+      continue;
+    }
+    for (std::size_t w = 0; w < sum.size() && w < it->second.rps.size(); ++w)
+      sum[w] += it->second.rps[w];
+    ++it;
+  }
+  pl.set_peer_rates(sum, now);
+  counters_->peers = static_cast<int>(peers_.size());
+  std::vector<shared_counters::peer_rate> exported;
+  exported.reserve(sum.size());
+  for (std::size_t w = 0; w < sum.size(); ++w) {
+    const int pool = pl.pool_of(static_cast<int>(w));
+    exported.push_back({pool >= 0 ? pl.pools()[static_cast<std::size_t>(pool)].name : "",
+                        pl.workers()[w].name, sum[w]});
+  }
+  std::lock_guard<std::mutex> lock(counters_->peer_mu);
+  counters_->peer_rates = std::move(exported);
+}
+
+void shared_store::forget_peers() {
+  peers_.clear();
+  router_.placement().set_peer_rates({}, now_ms());
+  counters_->peers = 0;
+  std::lock_guard<std::mutex> lock(counters_->peer_mu);
+  for (auto& r : counters_->peer_rates)
+    r.rps = 0;
 }
 
 }  // namespace spoa::agent

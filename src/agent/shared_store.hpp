@@ -10,9 +10,16 @@
 //                (old -> new, or set when the key is missing) that PUBLISHes the move on
 //                <prefix>moves; every other agent adopts it. A CAS that finds a third worker
 //                adopts that one instead (another agent moved first)
-//   refresh      every refresh_interval one pipeline of PEXPIRE for the keys used since the last
-//                one (affinity_table::for_each_used_since: no per-hit work); a key Redis no
-//                longer has (expired, or Redis restarted empty) is claimed again
+//   refresh      every refresh_interval, PEXPIRE for the keys used since the last one
+//                (affinity_table::for_each_used_since: no per-hit work), sent 2000 per tick; a
+//                key Redis no longer has (expired, or Redis restarted empty) is claimed again.
+//                Keys live affinity_ttl + refresh_interval in Redis: a key that any agent still
+//                holds (used within affinity_ttl) is refreshed before Redis lets it go, so Redis
+//                never hands a room that is alive somewhere to a fresh claim
+//   load         every load_interval, "l1" on the channel: this agent's own request rate per
+//                worker (placement::own_rate). The others' reports heard within
+//                3 x load_interval are summed into placement::set_peer_rates, so bounded load
+//                compares the sum over agents; while down, or alone, the bound is local
 //   (re)connect  the whole local table is claimed again (SET NX GET, 2000 keys per tick) and
 //                winners adopted: Redis restarted empty gets the agents' tables back, an agent
 //                that was cut off (or restarted from its snapshot) takes the others' moves
@@ -30,7 +37,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "agent/asio.hpp"
@@ -38,6 +47,7 @@
 #include "agent/redis_link.hpp"
 #include "config/config.hpp"
 #include "config/endpoint.hpp"
+#include "routing/shared_wire.hpp"
 
 namespace spoa::decision {
 class router;
@@ -53,6 +63,15 @@ struct shared_counters {
   counter claims{0}, claims_won{0}, conflicts_adopted{0};
   counter moves_pushed{0}, moves_received{0}, moves_adopted{0}, cas_conflicts{0};
   counter refreshes{0}, reclaims{0}, reconciled{0}, dropped{0}, invalid{0}, errors{0};
+  counter load_reports{0}, load_reports_received{0};
+  std::atomic<int> peers{0};  // other agents whose load report is current
+  // The peers' summed request rate per worker, as last given to placement (exposer reads it).
+  struct peer_rate {
+    std::string pool, worker;
+    double rps = 0;
+  };
+  mutable std::mutex peer_mu;
+  std::vector<peer_rate> peer_rates;  // guarded by peer_mu
   static constexpr std::array<double, 11> latency_buckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                           0.05,   0.1,   0.25,   0.5,   1};
   latency_histogram<latency_buckets.size()> latency;
@@ -84,7 +103,12 @@ class shared_store {
   void claim(int pool, std::uint64_t table_hash, int worker, bool reconcile);
   void push_move(int pool, std::uint64_t table_hash, int old_worker, int worker);
   void refresh();
+  void refresh_step();
   void reconcile_step();
+  void publish_load(std::uint64_t now);
+  void apply_peers(std::uint64_t now);
+  void on_load(std::string_view payload, std::uint64_t now);
+  void forget_peers();
   void on_message(const redisReply* r);
   void adopt_reply(int pool, std::uint64_t table_hash, int mine, std::string_view winner,
                    shared_counters::counter& count);
@@ -115,6 +139,15 @@ class shared_store {
   };
   std::vector<pending_key> reconcile_;  // the table's keys still to claim after a (re)connect
   std::size_t reconcile_at_ = 0;
+  std::vector<pending_key> refresh_;  // keys used since the last refresh, still to PEXPIRE
+  std::size_t refresh_at_ = 0;
+  std::uint64_t load_due_ms_ = 0;
+  struct peer {
+    std::vector<double> rps;  // by worker index (placement's index space)
+    std::uint64_t heard_ms = 0;
+  };
+  std::unordered_map<std::string, peer> peers_;                 // by agent id; at most max_peers
+  std::vector<routing::shared_wire::load_entry> load_scratch_;  // parse_load's bounded output
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // reply callbacks check it
 };
 

@@ -167,7 +167,7 @@ void loader::read_spop(const field& f, spop& s) const {
 void loader::read_shared(const field& f, shared& s) const {
   const mapping m = read_mapping(
       f, {"redis", "key_prefix", "user", "password_file", "password_env", "connect_timeout",
-          "command_timeout", "refresh_interval", "reconnect_interval"});
+          "command_timeout", "refresh_interval", "reconnect_interval", "load_interval"});
   if (const field* x = m.find("redis")) {
     s.redis = read_string(*x);
     if (!s.redis.empty() && !parse_redis_url(s.redis)) {
@@ -198,6 +198,7 @@ void loader::read_shared(const field& f, shared& s) const {
   at_least("command_timeout", s.command_timeout, milliseconds{10});
   at_least("refresh_interval", s.refresh_interval, milliseconds{100});
   at_least("reconnect_interval", s.reconnect_interval, milliseconds{10});
+  at_least("load_interval", s.load_interval, milliseconds{100});
 }
 
 }  // namespace spoa::config::detail

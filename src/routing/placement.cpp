@@ -194,6 +194,23 @@ void placement::set_drain(const std::string& worker, bool drain) {
     p.evaluated_at = never;
 }
 
+void placement::set_peer_rates(const std::vector<double>& rps, std::uint64_t now_ms) noexcept {
+  // rate = count x rate_scale(now): a peer's rate enters at the scale of this instant and then
+  // decays with the own counts' half-life until the next report replaces it.
+  const double scale = rate_scale(now_ms);
+  for (std::size_t w = 0; w < workers_.size(); ++w) {
+    const double r = w < rps.size() ? rps[w] : 0.0;
+    workers_[w].remote = std::isfinite(r) && r > 0 && scale > 0 ? r / scale : 0.0;
+  }
+  for (auto& p : pools_)
+    p.evaluated_at = never;
+}
+
+double placement::own_rate(int worker, std::uint64_t now_ms) const noexcept {
+  if (worker < 0 || static_cast<std::size_t>(worker) >= workers_.size()) return 0.0;
+  return workers_[static_cast<std::size_t>(worker)].count * rate_scale(now_ms);
+}
+
 // ---- load -----------------------------------------------------------------------------------
 
 double placement::increment_at(std::uint64_t now_ms) const noexcept {
@@ -211,8 +228,10 @@ std::uint64_t placement::advance(std::uint64_t now_ms) noexcept {
       static_cast<double>(now_ms - epoch_ms_) / static_cast<double>(ms(opts_.load_half_life));
   if (e > renormalize_after_half_lives) {
     const double f = std::exp2(-e);
-    for (auto& w : workers_)
+    for (auto& w : workers_) {
       w.count *= f;
+      w.remote *= f;
+    }
     epoch_ms_ = now_ms;
     inc_ = 1.0;
   } else {
@@ -234,7 +253,7 @@ placement::pool_sums placement::sums(const pool_rt& p) const noexcept {
   pool_sums s;
   for (std::uint16_t m : p.members) {
     if (!usable(m)) continue;
-    s.count += workers_[m].count;
+    s.count += load_count(m);
     s.capacity += capacity_of(m);
     const worker_state st = workers_[m].state;
     if (st != worker_state::hot && st != worker_state::stalled) s.has_cool = true;
@@ -264,7 +283,7 @@ void placement::evaluate_overload(pool_rt& p, std::uint64_t now_ms) noexcept {
     else if (cap <= 0)
       over = true;  // "take nothing": remembered keys leave gradually
     else
-      over = s.capacity > 0 && w.count / cap > limit;
+      over = s.capacity > 0 && load_count(m) / cap > limit;
     if (!over)
       w.over_since = never;
     else if (w.over_since == never)
@@ -446,7 +465,7 @@ void placement::reconfigure(std::vector<pool_spec> pools, std::vector<worker_spe
   // Bring every count to the current instant's scale (inc = 1), so a new half-life applies from
   // now on without distorting the estimates accumulated so far.
   for (auto& w : workers_)
-    w.count /= inc_;
+    w.count /= inc_;  // peers' rates are not carried over: the shared store sends them again
   epoch_ms_ = clock_ms_;
   inc_ = 1.0;
 

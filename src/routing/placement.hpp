@@ -14,9 +14,11 @@
 // the scraper share the thread and the scraper publishes an immutable load_view by pointer swap.
 //
 // Load: load(w) = r(w) / (weight(w) * capacity(w)), r(w) = this agent's own request rate to w,
-// an exponentially decayed count with half-life load_half_life_ms; capacity(w) comes from the
-// load_view (unknown = 1). The pool average is sum r / sum (weight * capacity) over the workers
-// that can take keys (not down, not drained, capacity > 0).
+// an exponentially decayed count with half-life load_half_life_ms, plus the rates other agents
+// report for w (set_peer_rates(): several HAProxy + agent pairs bound the sum, not N times the
+// bound each; the peers' part decays like the own part until the next report); capacity(w) comes
+// from the load_view (unknown = 1). The pool average is sum r / sum (weight * capacity) over the
+// workers that can take keys (not down, not drained, capacity > 0).
 //
 // Bound (the MTZ rule): a worker takes a new key when load(w) BEFORE this request is below
 // balance_factor x the pool average AFTER it. With integer counts this is exactly MTZ's
@@ -83,7 +85,7 @@ struct worker_spec {
 // The placement component's options, with their documented defaults. The config file's
 // `placement:` section is this struct (config/config.hpp embeds it), so a default lives here only.
 struct placement_options {
-  double balance_factor = 1.1;  // bounded load: new keys go to workers under this x the average
+  double balance_factor = 1.1;   // bounded load: new keys go to workers under this x the average
   double overload_factor = 2.0;  // remembered keys move off a worker above this x the average...
   std::chrono::milliseconds overload_after{10'000};  // ... for this long (and strained)
   std::chrono::milliseconds affinity_ttl{
@@ -217,11 +219,21 @@ class placement {
     worker_state state = worker_state::unknown;
     double weight = 1.0;
     double capacity = 1.0;
-    double load = 0;  // in decide()'s internal units; x rate_scale(now) = requests per second
+    double load = 0;       // in decide()'s internal units; x rate_scale(now) = requests per second
+    double peer_load = 0;  // the part of `load` that other agents reported (set_peer_rates)
   };
   worker_figures figures(int worker) const noexcept;
   // Converts decide()'s internal load units (decayed counts) into requests per second at now_ms.
   double rate_scale(std::uint64_t now_ms) const noexcept;
+
+  // Several agents, one bound: `rps[w]` is the request rate (per second) that the other agents
+  // send to worker w (index into workers(); shorter = 0 for the rest; negative or not finite
+  // = 0). It is added to this agent's own rate wherever load is compared, and decays like it
+  // until the next call. O(workers); off the hot path (the shared store, once per report).
+  void set_peer_rates(const std::vector<double>& rps, std::uint64_t now_ms) noexcept;
+  // This agent's own decayed request rate to worker w, per second, without the peers' part:
+  // what it reports to the others.
+  double own_rate(int worker, std::uint64_t now_ms) const noexcept;
 
   // Reload: remembered keys are kept by worker name; keys of workers that disappeared (or changed
   // pool) move as on "down". A different hash_key forgets every remembered key (their hashes
@@ -308,7 +320,8 @@ class placement {
     double weight = 1.0;
     worker_state state = worker_state::unknown;
     double capacity = 1.0;
-    double count = 0;  // decayed request count, scaled by 2^((t - epoch_ms_) / half-life)
+    double count = 0;   // decayed request count, scaled by 2^((t - epoch_ms_) / half-life)
+    double remote = 0;  // the peers' reported rates in the same scale (set_peer_rates)
     std::uint64_t over_since = never;
     std::uint64_t up_since = 0;  // not down nor stalled since (placement clock); never = it is
     bool returning = false;      // set_load() scratch: up again in this view
@@ -340,6 +353,7 @@ class placement {
              placement_options opts);
   std::uint64_t advance(std::uint64_t now_ms) noexcept;
   double increment_at(std::uint64_t now_ms) const noexcept;
+  double load_count(std::size_t w) const noexcept { return workers_[w].count + workers_[w].remote; }
   double capacity_of(std::size_t w) const noexcept {
     return workers_[w].weight * workers_[w].capacity;
   }

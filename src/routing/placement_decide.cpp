@@ -46,7 +46,7 @@ placement::choice placement::select(double bound, int exclude, const pool_sums& 
       rw.why = skip::stalled;
     else if (!takes_new(m, s))
       rw.why = skip::hot;
-    else if (!(workers_[m].count / capacity_of(m) < bound))
+    else if (!(load_count(m) / capacity_of(m) < bound))
       rw.why = skip::over_bound;
     if (rw.why == skip::none) {
       c.worker = m;
@@ -60,7 +60,7 @@ placement::choice placement::select(double bound, int exclude, const pool_sums& 
   for (std::size_t r = 0; r < n; ++r) {
     const std::uint16_t m = scratch_[r].worker;
     if (static_cast<int>(m) == exclude || !takes_new(m, s)) continue;
-    const double l = workers_[m].count / capacity_of(m);
+    const double l = load_count(m) / capacity_of(m);
     if (c.worker < 0 || l < best) {
       c.worker = m;
       c.rank = static_cast<int>(r);
@@ -116,7 +116,7 @@ int placement::return_target(std::uint16_t entry_rank, int current, const pool_s
   if (home == current || !takes_new(home, s)) return -1;
   const std::uint64_t up = workers_[home].up_since;
   if (up == never || now_ms < up || now_ms - up < ms(opts_.return_after)) return -1;
-  if (!(workers_[home].count / capacity_of(home) < bound)) return -1;
+  if (!(load_count(home) / capacity_of(home) < bound)) return -1;
   return home;
 }
 
@@ -125,7 +125,7 @@ int placement::least_loaded(const pool_rt& p, const pool_sums& s, int exclude) c
   double best_load = 0;
   for (std::uint16_t m : p.members) {  // by name: ties go to the smaller name
     if (static_cast<int>(m) == exclude || !takes_new(m, s)) continue;
-    const double l = workers_[m].count / capacity_of(m);
+    const double l = load_count(m) / capacity_of(m);
     if (best < 0 || l < best_load) {
       best = m;
       best_load = l;

@@ -15,7 +15,8 @@ placement::worker_figures placement::figures(int worker) const noexcept {
   f.weight = workers_[w].weight;
   f.capacity = workers_[w].capacity;
   const double cap = capacity_of(w);
-  f.load = cap > 0 ? workers_[w].count / cap : 0.0;
+  f.load = cap > 0 ? load_count(w) / cap : 0.0;
+  f.peer_load = cap > 0 ? workers_[w].remote / cap : 0.0;
   return f;
 }
 

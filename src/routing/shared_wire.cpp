@@ -1,5 +1,8 @@
 #include "routing/shared_wire.hpp"
 
+#include <charconv>
+#include <cmath>
+
 namespace spoa::routing::shared_wire {
 namespace {
 
@@ -75,12 +78,51 @@ std::optional<move_message> parse_move(std::string_view s) noexcept {
   m.pool = next_field(s);
   const std::string_view hex = next_field(s);
   m.worker = s;  // the rest: a trailing or second space makes it invalid
-  if (!valid_name(m.agent) || !valid_name(m.pool) || !valid_name(m.worker))
-    return std::nullopt;
+  if (!valid_name(m.agent) || !valid_name(m.pool) || !valid_name(m.worker)) return std::nullopt;
   const auto h = parse_hex(hex);
   if (!h) return std::nullopt;
   m.table_hash = *h;
   return m;
+}
+
+std::string format_load(std::string_view agent,
+                        const std::vector<std::pair<std::string_view, double>>& rates) {
+  std::string m = "l1 ";
+  m.append(agent);
+  std::size_t n = 0;
+  char digits[24];
+  for (const auto& [worker, rps] : rates) {
+    if (!(rps >= 0.0005) || !valid_name(worker) || n == max_load_entries) continue;
+    const double v = std::min(std::round(rps * 1000.0), static_cast<double>(max_mrps));
+    const auto r = std::to_chars(digits, digits + sizeof digits, static_cast<std::uint64_t>(v));
+    m.push_back(' ');
+    m.append(worker).push_back(' ');
+    m.append(digits, r.ptr);
+    ++n;
+  }
+  return m;
+}
+
+std::optional<std::string_view> parse_load(std::string_view s,
+                                           std::vector<load_entry>& out) noexcept {
+  out.clear();
+  if (s.size() > max_load_message || (!s.empty() && s.back() == ' ')) return std::nullopt;
+  if (next_field(s) != "l1") return std::nullopt;
+  const std::string_view agent = next_field(s);
+  if (!valid_name(agent)) return std::nullopt;
+  while (!s.empty()) {
+    const std::string_view worker = next_field(s);
+    const std::string_view rate = next_field(s);
+    if (!valid_name(worker) || rate.empty() || rate.size() > 13 || out.size() == max_load_entries)
+      return std::nullopt;
+    std::uint64_t v = 0;
+    const auto r = std::from_chars(rate.data(), rate.data() + rate.size(), v);
+    if (r.ec != std::errc{} || r.ptr != rate.data() + rate.size() || v > max_mrps)
+      return std::nullopt;
+    if (out.size() == out.capacity()) return std::nullopt;  // never grow: see the header
+    out.push_back({worker, v});
+  }
+  return agent;
 }
 
 std::optional<key_parts> parse_key(std::string_view prefix, std::string_view k) noexcept {

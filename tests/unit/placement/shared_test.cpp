@@ -3,6 +3,8 @@
 // batched TTL refresh, and the wire names and messages (exact, and hostile input refused).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <set>
 #include <string>
 
@@ -162,6 +164,92 @@ TEST(SharedWire, HostileMessagesAreRefused) {
   EXPECT_FALSE(wire::valid_name(""));
   EXPECT_FALSE(wire::valid_name("a b"));
   EXPECT_TRUE(wire::valid_name("room_1.x-y"));
+}
+
+TEST(SharedWire, LoadReportRoundTripsInThousandths) {
+  const std::vector<std::pair<std::string_view, double>> rates{
+      {"room1", 12.3456}, {"room2", 0.0004}, {"room3", 0.0}, {"bad name", 5.0}, {"main", 2e15}};
+  const std::string m = wire::format_load("agent-a", rates);
+  // room2 rounds to 0 and room3 is 0: left out; so is a name that is not valid; the last is capped.
+  EXPECT_EQ(m, "l1 agent-a room1 12346 main 1000000000000");
+  std::vector<wire::load_entry> out;
+  out.reserve(wire::max_load_entries);
+  const auto agent = wire::parse_load(m, out);
+  ASSERT_TRUE(agent);
+  EXPECT_EQ(*agent, "agent-a");
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].worker, "room1");
+  EXPECT_EQ(out[0].mrps, 12346u);
+  EXPECT_EQ(out[1].mrps, wire::max_mrps);
+  EXPECT_TRUE(wire::parse_load("l1 a", out));  // an agent that sends nothing yet
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(SharedWire, HostileLoadReportsAreRefused) {
+  std::vector<wire::load_entry> out;
+  out.reserve(wire::max_load_entries);
+  for (const char* bad :
+       {"", "l1", "l2 a w 1", "l1 a w", "l1 a w 1 x", "l1 a w -1", "l1 a w +1", "l1 a w 1.5",
+        "l1 a w 0x1", "l1 a w 1 ", "l1  w 1", "l1 a  1", "l1 a w 1000000000001",
+        "l1 a w 99999999999999999999", "m1 a room 00000000000000ff w"}) {
+    EXPECT_FALSE(wire::parse_load(bad, out)) << bad;
+  }
+  std::string many = "l1 a";
+  for (std::size_t i = 0; i <= wire::max_load_entries; ++i)
+    many += " w 1";
+  EXPECT_FALSE(wire::parse_load(many, out));  // one pair too many
+  std::vector<wire::load_entry> unreserved;   // a caller that did not reserve: refused, no growth
+  EXPECT_FALSE(wire::parse_load("l1 a w 1", unreserved));
+  EXPECT_EQ(unreserved.capacity(), 0u);
+}
+
+TEST(SharedPlacement, PeerRatesCountTowardsTheBound) {
+  // Two room workers; this agent alone has sent 100 requests to each, so both are equal. Peers
+  // report 1000 requests per second to room1: the sum over agents makes it the busier one, and
+  // new keys that rank room1 first spill to room2.
+  const std::uint64_t t = t0 + 200;
+  const auto seeded = [] {
+    placement p = make(2);
+    for (int i = 0; i < 200; ++i)
+      p.place(0, "!seed" + std::to_string(i) + ":x", t0 + static_cast<std::uint64_t>(i));
+    return p;
+  };
+  placement p = seeded();
+  const double own1 = p.own_rate(0, t), own2 = p.own_rate(1, t);
+  ASSERT_GT(own1, 0);
+  ASSERT_GT(own2, 0);
+  int first_room1 = 0;
+  auto count = [&](bool peers) {
+    placement q = seeded();
+    if (peers) q.set_peer_rates({1000.0, 0.0}, t);
+    int to2 = 0;
+    for (int i = 0; i < 400; ++i) {
+      const std::string k = "!fresh" + std::to_string(i) + ":x";
+      const plan pl = q.decide(0, k, t);
+      if (pl.ranking.empty() || pl.ranking[0].worker != 0) continue;
+      if (!peers) ++first_room1;
+      if (pl.answer.worker == 1) ++to2;
+    }
+    return to2;
+  };
+  EXPECT_EQ(count(false), 0);  // equal load: every key takes its first choice
+  const int spilled = count(true);
+  EXPECT_GT(first_room1, 100);
+  EXPECT_EQ(spilled, first_room1);  // every key that ranks room1 first goes to room2
+  // The peers' part shows in the figures, and own_rate leaves it out.
+  placement& q = p;
+  q.set_peer_rates({1000.0}, t);
+  EXPECT_NEAR(q.figures(0).peer_load * q.rate_scale(t), 1000.0, 1e-6);
+  EXPECT_DOUBLE_EQ(q.own_rate(0, t), own1);
+  EXPECT_DOUBLE_EQ(q.figures(1).peer_load, 0.0);
+  // It decays like the own rate: one half-life later (10 s) it is worth half.
+  EXPECT_NEAR(q.figures(0).peer_load * q.rate_scale(t + 10'000), 500.0, 1e-6);
+  // Garbage in: negative, NaN and infinite rates count as 0.
+  q.set_peer_rates({-5.0, std::nan("")}, t);
+  EXPECT_DOUBLE_EQ(q.figures(0).peer_load, 0.0);
+  EXPECT_DOUBLE_EQ(q.figures(1).peer_load, 0.0);
+  q.set_peer_rates({std::numeric_limits<double>::infinity()}, t);
+  EXPECT_DOUBLE_EQ(q.figures(0).peer_load, 0.0);
 }
 
 }  // namespace
