@@ -8,6 +8,7 @@ import http.client
 import os
 import pathlib
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ SOURCE = pathlib.Path(os.environ.get("SPOA_SOURCE_DIR", "."))
 AGENT = BUILD / "src" / "synapse-spoa"
 SIM = BUILD / "tests" / "support" / "spoa-sim-workers"
 HAPROXY = os.environ.get("SPOA_HAPROXY", "haproxy")
+REDIS = os.environ.get("SPOA_REDIS") or shutil.which("redis-server") or "/usr/bin/redis-server"
 
 # The reference topology: (worker, pool or None for workers with no inbound HTTP).
 REFERENCE_WORKERS = [
@@ -133,14 +135,20 @@ class Proc:
 
 
 class Stack:
-    """sim workers + synapse-spoa + HAProxy, all on free loopback ports."""
+    """sim workers + synapse-spoa + HAProxy, all on free loopback ports.
 
-    def __init__(self, workers=REFERENCE_WORKERS, agent_extra="", sim_args=()):
+    shared: None (no shared affinity store), or the agent's `shared:` options other than `redis`
+    ({} for the defaults); then a redis-server is started first and the agent points at it."""
+
+    def __init__(self, workers=REFERENCE_WORKERS, agent_extra="", sim_args=(), shared=None):
         self.tmp = tempfile.TemporaryDirectory(prefix="spoa-it-")
         self.dir = pathlib.Path(self.tmp.name)
         self.workers = workers
         self.agent_extra = agent_extra
         self.sim_args = list(sim_args)
+        self.shared = shared
+        self.redis = None
+        self.redis_port = free_port() if shared is not None else None
         self.procs = []
         self.agent = None
         self.haproxy = None
@@ -148,6 +156,8 @@ class Stack:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, agent=True):
         try:
+            if self.shared is not None:
+                self.start_redis()
             self.start_sim()
             self.agent_port = free_port()
             self.agent_metrics_port = free_port()
@@ -179,6 +189,15 @@ class Stack:
         self.close()
 
     # -- pieces ------------------------------------------------------------------------------
+    def start_redis(self):
+        """redis-server on 127.0.0.1:redis_port (the same port again on a restart), with no RDB
+        snapshot or AOF: a throwaway store in the Stack's directory."""
+        self.redis = Proc("redis", [REDIS, "--bind", "127.0.0.1", "--port", str(self.redis_port),
+                                    "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
+                          self.dir)
+        self.procs.append(self.redis)
+        wait_for(lambda: port_open(self.redis_port), what="redis-server")
+
     def start_sim(self):
         ready = self.dir / "sim.ready"
         argv = [str(SIM), "--ready-file", str(ready), "--control", "127.0.0.1:0"] + self.sim_args
@@ -204,6 +223,9 @@ class Stack:
             lines.append(f"  - {{name: {name}, {pool_part}metrics: "
                          f"\"http://127.0.0.1:{self.metrics_port[name]}/metrics\"}}")
         lines.append(self.agent_extra)
+        if self.shared is not None:
+            lines += ["shared:", f'  redis: "redis://127.0.0.1:{self.redis_port}/0"']
+            lines += [f"  {k}: {v}" for k, v in self.shared.items()]
         self.agent_config = self.dir / "agent.yaml"
         self.agent_config.write_text("\n".join(lines) + "\n")
 
