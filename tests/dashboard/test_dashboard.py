@@ -6,13 +6,15 @@ provisioning files against compose/docker-compose.yml's mounts, every panel desc
 grafana/README.md, and every query parsed by `promtool check rules`.
 
 DashboardAgainstPrometheus (live): starts the integration harness's Stack (simulated Synapse
-workers + synapse-spoa + real HAProxy) and Debian's `prometheus` on a free port, scraping them
-every second with the job names and target labels of compose/prometheus/prometheus.yml (only the
-addresses change). Traffic flows through HAProxy for every pool, one worker is slow (requests in
-flight), one room worker goes down (its rooms move), and one SPOP peer speaks a bad protocol
-version (an SPOP error). Then every target of every panel is evaluated through /api/v1/query,
-with template variables substituted the way Grafana would (below), and must return at least one
-series. A panel that queries a metric nobody exports, or a label nobody sets, fails the test.
+workers + synapse-spoa with its shared affinity store on a real redis-server + real HAProxy) and
+Debian's `prometheus` on a free port, scraping them every second with the job names and target
+labels of compose/prometheus/prometheus.yml (only the addresses change). Traffic flows through
+HAProxy for every pool (new keys are claimed in Redis, their TTLs refreshed), one worker is slow
+(requests in flight), one room worker goes down (its rooms move, pushed to Redis), and one SPOP
+peer speaks a bad protocol version (an SPOP error). Then every target of every panel is
+evaluated through /api/v1/query, with template variables substituted the way Grafana would
+(below), and must return at least one series. A panel that queries a metric nobody exports, or a
+label nobody sets, fails the test.
 
 Template variables: `$__rate_interval` (and `$__interval`) become RATE_WINDOW, which holds
 enough 1 s samples; `$worker` becomes what Grafana sends for "All": every value of the
@@ -314,6 +316,9 @@ AGENT_EXTRA = """load:
 placement:
   hash_key: dashboard-test
 """
+# The agent's `shared:` section besides `redis` (the Stack's redis-server): TTL refreshes every
+# second, so the refresh series moves within the test's window.
+SHARED = {"refresh_interval": "1s"}
 ROOMS = [f"!dash{i}:example.org" for i in range(40)]
 SCENARIO = [
     'synapse_spoa_affinity_moves_total{reason="down"} > 0',        # room4's rooms moved
@@ -321,6 +326,11 @@ SCENARIO = [
     'synapse_http_server_in_flight_requests_count{worker="media1"} > 0',  # slow media1
     'haproxy_server_status{server="room4", state="UP"} == 0',      # HAProxy saw room4 down
     'count_over_time(synapse_spoa_build_info[1m]) >= 20',          # 20 s of 1 s samples
+    'synapse_spoa_shared_connected == 1',                          # the agent on redis-server
+    'synapse_spoa_shared_results_total{result="claim_won"} > 0',   # new keys claimed
+    'synapse_spoa_shared_operations_total{op="refresh"} > 0',      # their TTLs refreshed
+    'synapse_spoa_shared_operations_total{op="move"} > 0',         # room4's moves pushed
+    'synapse_spoa_shared_redis_latency_seconds_count > 0',         # round trips measured
 ]
 X_MATRIX = 'X-Matrix origin="other{n}.org",destination="example.org",key="ed25519:a",sig="x"'
 
@@ -401,7 +411,7 @@ class DashboardAgainstPrometheus(unittest.TestCase):
 
         dash = load_dashboard()
         targets = panel_targets(dash)
-        with Stack(agent_extra=AGENT_EXTRA) as stack:
+        with Stack(agent_extra=AGENT_EXTRA, shared=SHARED) as stack:
             try:
                 wait_for(stack.agent_up, what="HAProxy's SPOP check of the agent")
                 cfg_path = stack.dir / "prometheus.yml"
