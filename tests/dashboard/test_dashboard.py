@@ -263,6 +263,15 @@ class DashboardFiles(unittest.TestCase):
                        "haproxy_backend_response_time_average_seconds"):
             self.assertIn(metric, exprs)
 
+    def test_covers_the_shared_store(self):
+        """Issue 14: the shared store's metrics (src/agent/metrics.cpp, collect_shared)."""
+        exprs = " ".join(e for *_x, e in panel_targets(self.dash))
+        for metric in ("synapse_spoa_shared_connected", "synapse_spoa_shared_operations_total",
+                       "synapse_spoa_shared_results_total", "synapse_spoa_shared_errors_total",
+                       "synapse_spoa_shared_connections_total",
+                       "synapse_spoa_shared_redis_latency_seconds_bucket"):
+            self.assertIn(metric, exprs)
+
     def test_queries_parse(self):
         """promtool parses every expression (after substitution) as a recording rule."""
         values = dict(builtin_values(), **{v["name"]: "(room1|room2)" for v in variables(self.dash)})
