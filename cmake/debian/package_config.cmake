@@ -1,0 +1,40 @@
+# Writes the package's /etc/synapse-spoa/config.yaml: the output of the packaged binary's
+# `print-default-config`, with the affinity snapshot saved in the unit's StateDirectory. Run at
+# install time (cmake --install, cpack) by cmake/Packaging.cmake, so the file always matches the
+# binary beside it.
+#   cmake -DSPOA_AGENT=path/to/synapse-spoa -DSPOA_OUT=path/to/config.yaml -P package_config.cmake
+foreach(var SPOA_AGENT SPOA_OUT)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "package_config.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+
+execute_process(COMMAND "${SPOA_AGENT}" print-default-config
+  OUTPUT_VARIABLE text RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${SPOA_AGENT} print-default-config failed (${rc})")
+endif()
+
+# An empty snapshot path means "not saved"; a relative one would be resolved against the
+# service's working directory (/), which ProtectSystem=strict makes read-only.
+set(snapshot_line_re "\n  snapshot: \"\"( +#[^\n]*)?\n")
+string(REGEX REPLACE "${snapshot_line_re}" "\n@SPOA_SNAPSHOT@\n" marked "${text}")
+string(FIND "${marked}" "@SPOA_SNAPSHOT@" first)
+string(FIND "${marked}" "@SPOA_SNAPSHOT@" last REVERSE)
+if(first EQUAL -1 OR NOT first EQUAL last)
+  message(FATAL_ERROR "package_config.cmake: expected exactly one `  snapshot: \"\"` line in the "
+                      "default config; update this script with default_config.yaml")
+endif()
+string(REPLACE "@SPOA_SNAPSHOT@"
+  "  snapshot: /var/lib/synapse-spoa/affinity.msgpack   # the unit's StateDirectory"
+  text "${marked}")
+
+set(header "# /etc/synapse-spoa/config.yaml — the Debian package's config: `synapse-spoa print-default-config`
+# with the affinity snapshot in /var/lib/synapse-spoa (the unit's StateDirectory). Describe your
+# own pools and workers, then `synapse-spoa check-config --config /etc/synapse-spoa/config.yaml`
+# and `systemctl reload synapse-spoa` (SIGHUP) or `systemctl enable --now synapse-spoa`.
+#
+")
+get_filename_component(dir "${SPOA_OUT}" DIRECTORY)
+file(MAKE_DIRECTORY "${dir}")
+file(WRITE "${SPOA_OUT}" "${header}${text}")
