@@ -71,7 +71,7 @@ UNIT_REQUIRED = [
     "WantedBy=multi-user.target",
 ]
 # `systemd-analyze security` exposure (0 = fully locked down, 10 = unprotected). The unit scores
-# 1.x; what is left is inherent: it must open AF_INET/AF_INET6 sockets to any address.
+# 1.1; what is left is inherent: it must open AF_INET/AF_INET6 sockets to any address.
 MAX_EXPOSURE = 2.0
 
 SNAPSHOT = "/var/lib/synapse-spoa/affinity.msgpack"
