@@ -84,6 +84,7 @@ void collect_shared(const shared_counters& c, std::vector<MetricFamily>& out) {
   add_counter(ops, {{"op", "move"}}, read(c.moves_pushed));
   add_counter(ops, {{"op", "refresh"}}, read(c.refreshes));
   add_counter(ops, {{"op", "load_report"}}, read(c.load_reports));
+  add_counter(ops, {{"op", "restore_scan"}}, read(c.scans));
   out.push_back(std::move(ops));
   auto res = family("synapse_spoa_shared_results_total",
                     "Shared store outcomes: claims won, conflicts adopted (a lost claim), CAS "
@@ -97,6 +98,7 @@ void collect_shared(const shared_counters& c, std::vector<MetricFamily>& out) {
   add_counter(res, {{"result", "move_adopted"}}, read(c.moves_adopted));
   add_counter(res, {{"result", "reclaimed"}}, read(c.reclaims));
   add_counter(res, {{"result", "load_report_received"}}, read(c.load_reports_received));
+  add_counter(res, {{"result", "restored"}}, read(c.restored));
   out.push_back(std::move(res));
   auto bad = family("synapse_spoa_shared_errors_total",
                     "Shared store problems: changes dropped while Redis was down or slow "

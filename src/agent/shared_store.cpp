@@ -259,6 +259,8 @@ void shared_store::teardown(const std::string& why) {
   reconcile_at_ = 0;
   refresh_.clear();
   refresh_at_ = 0;
+  scanning_ = false;  // an unfinished restore starts over on the next connection
+  scan_cursor_ = "0";
   forget_peers();  // no reports while down: the bound is this agent's own
   schedule_reconnect();
 }
@@ -279,6 +281,7 @@ void shared_store::tick() {
       reconcile_step();
       if (now >= refresh_due_ms_) refresh();
       refresh_step();
+      if (!restored_ && !scanning_) restore_step();
       if (now >= load_due_ms_) {
         load_due_ms_ = now + static_cast<std::uint64_t>(cfg_.load_interval.count());
         publish_load(now);
@@ -552,6 +555,80 @@ void shared_store::forget_peers() {
   std::lock_guard<std::mutex> lock(counters_->peer_mu);
   for (auto& r : counters_->peer_rates)
     r.rps = 0;
+}
+
+// ---- restore at start-up ----------------------------------------------------------------------
+
+void shared_store::restore_step() {
+  scanning_ = true;
+  bump(counters_->scans);
+  const std::string match = cfg_.key_prefix + "a:*";
+  auto alive = std::weak_ptr<bool>(alive_);
+  const bool sent = send({"SCAN", scan_cursor_, "MATCH", match, "COUNT", "1000"},
+                         [this, alive](const redisReply* r) {
+                           if (alive.expired() || r == nullptr) return;
+                           on_scan(r);
+                         });
+  if (!sent) scanning_ = false;
+}
+
+void shared_store::on_scan(const redisReply* r) {
+  // [cursor, [key, ...]]
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+      r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY ||
+      r->element[0]->len > 20) {
+    bump(counters_->invalid);
+    restored_ = true;  // not a Redis this agent understands: the snapshot stands
+    scanning_ = false;
+    return;
+  }
+  const std::string cursor(str(r->element[0]));
+  const redisReply* keys = r->element[1];
+  auto& pl = router_.placement();
+  struct item {
+    int pool;
+    std::uint64_t table_hash;
+  };
+  std::vector<item> items;
+  std::vector<std::string> names;
+  items.reserve(keys->elements);
+  names.reserve(keys->elements);
+  for (std::size_t i = 0; i < keys->elements && i < 10'000; ++i) {
+    if (keys->element[i]->type != REDIS_REPLY_STRING) continue;
+    const auto k = wire::parse_key(cfg_.key_prefix, str(keys->element[i]));
+    const int pool = k ? pl.pool_index(k->pool) : -1;
+    if (pool < 0) continue;  // another pool or not ours: left alone
+    items.push_back({pool, k->table_hash});
+    names.emplace_back(str(keys->element[i]));
+  }
+  const auto next = [this, cursor] {
+    scan_cursor_ = cursor;
+    scanning_ = false;
+    if (cursor == "0") {
+      restored_ = true;
+      log_info("shared store: restored " +
+               std::to_string(counters_->restored.load(std::memory_order_relaxed)) +
+               " keys from Redis");
+    }
+  };
+  if (items.empty()) return next();
+  std::vector<std::string_view> argv{"MGET"};
+  for (const auto& n : names)
+    argv.emplace_back(n);
+  auto alive = std::weak_ptr<bool>(alive_);
+  const bool sent = send(argv, [this, alive, items = std::move(items), next](const redisReply* m) {
+    if (alive.expired() || m == nullptr) return;
+    if (m->type != REDIS_REPLY_ARRAY || m->elements != items.size()) {
+      bump(counters_->invalid);
+    } else {
+      for (std::size_t i = 0; i < items.size(); ++i)
+        if (m->element[i]->type == REDIS_REPLY_STRING)  // nil: expired since the SCAN
+          adopt_reply(items[i].pool, items[i].table_hash, -1, str(m->element[i]),
+                      counters_->restored);
+    }
+    next();
+  });
+  if (!sent) scanning_ = false;
 }
 
 }  // namespace spoa::agent

@@ -20,6 +20,10 @@
 //                worker (placement::own_rate). The others' reports heard within
 //                3 x load_interval are summed into placement::set_peer_rates, so bounded load
 //                compares the sum over agents; while down, or alone, the bound is local
+//   restore      once after start, the first connection SCANs <prefix>a:* (1000 keys a tick,
+//                MGET) and adopts every key of a known pool and worker: an agent restarted
+//                without a snapshot (or with an old one) routes every room as the others do from
+//                its first request; the snapshot is the fallback while Redis is unreachable
 //   (re)connect  the whole local table is claimed again (SET NX GET, 2000 keys per tick) and
 //                winners adopted: Redis restarted empty gets the agents' tables back, an agent
 //                that was cut off (or restarted from its snapshot) takes the others' moves
@@ -63,7 +67,7 @@ struct shared_counters {
   counter claims{0}, claims_won{0}, conflicts_adopted{0};
   counter moves_pushed{0}, moves_received{0}, moves_adopted{0}, cas_conflicts{0};
   counter refreshes{0}, reclaims{0}, reconciled{0}, dropped{0}, invalid{0}, errors{0};
-  counter load_reports{0}, load_reports_received{0};
+  counter load_reports{0}, load_reports_received{0}, restored{0}, scans{0};
   std::atomic<int> peers{0};  // other agents whose load report is current
   // The peers' summed request rate per worker, as last given to placement (exposer reads it).
   struct peer_rate {
@@ -109,6 +113,8 @@ class shared_store {
   void apply_peers(std::uint64_t now);
   void on_load(std::string_view payload, std::uint64_t now);
   void forget_peers();
+  void restore_step();
+  void on_scan(const redisReply* r);
   void on_message(const redisReply* r);
   void adopt_reply(int pool, std::uint64_t table_hash, int mine, std::string_view winner,
                    shared_counters::counter& count);
@@ -142,6 +148,9 @@ class shared_store {
   std::vector<pending_key> refresh_;  // keys used since the last refresh, still to PEXPIRE
   std::size_t refresh_at_ = 0;
   std::uint64_t load_due_ms_ = 0;
+  bool restored_ = false;  // the start-up restore from Redis has completed
+  bool scanning_ = false;  // a SCAN (or its MGET) is in flight
+  std::string scan_cursor_ = "0";
   struct peer {
     std::vector<double> rps;  // by worker index (placement's index space)
     std::uint64_t heard_ms = 0;
