@@ -426,6 +426,15 @@ class ScaleOutTest(unittest.TestCase):
               f"refresh_interval)")
         self.assertEqual(data_ops, 0)
         self.assertLessEqual(reports, 5 * len(c.nodes))
+        # Bounded load counts the sum over agents: each agent hears the two others and adds the
+        # request rates they report for the room workers (each pair takes a third of the rooms'
+        # traffic, so the others' part is about twice its own).
+        for n in c.nodes:
+            self.assertEqual(n.metric("synapse_spoa_shared_peers"), len(c.nodes) - 1)
+            peer = sum(n.metric("synapse_spoa_shared_peer_request_rate", pool="room",
+                                worker=f"room{w}") for w in range(1, 5))
+            print(f"agent {n.i}: the others report {peer:.0f} requests/s to the room workers")
+            self.assertGreater(peer, 10)
         self.assertLessEqual(refresh, 4 * len(ROOMS) * len(c.nodes))
 
     def test_3_drain_on_one_agent_first(self):
