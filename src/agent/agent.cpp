@@ -261,6 +261,7 @@ class agent_process {
     // Reload builds a new model that keeps each worker's state by name (load/model.hpp).
     model_ = model_ ? std::make_shared<load::model>(*model_, cfg.load, std::move(names))
                     : std::make_shared<load::model>(cfg.load, std::move(names));
+    model_->set_haproxy_servers(haproxy_refs(cfg));
     scraper_ = std::make_unique<scraper>(io_, std::move(targets), cfg.load, model_,
                                          [this] { publish_load(); });
   }

@@ -139,6 +139,7 @@ agent_metrics::agent_metrics(const config::agent_config& cfg)
 // without a pool never get decisions), then one slot per pool for decisions with no worker.
 std::shared_ptr<agent_metrics::state> agent_metrics::build(const config::agent_config& cfg) const {
   auto st = std::make_shared<state>();
+  st->haproxy_view = !cfg.load.haproxy_metrics.empty();
   for (const auto& w : cfg.workers) {
     st->worker_names.push_back(w.name);
     std::string backend;
@@ -231,6 +232,8 @@ void agent_metrics::on_frames(const spop::connection_counters& d) {
 
 void agent_metrics::update_load(const load::model& model) {
   state& st = *state_;
+  st.haproxy_ok.store(model.haproxy_status().ok, std::memory_order_relaxed);
+  st.haproxy_failed.store(model.haproxy_status().failed, std::memory_order_relaxed);
   for (std::size_t i = 0; i < st.worker_names.size(); ++i) {
     const auto& s = model.status(i);
     auto& g = st.workers[i];
@@ -241,6 +244,7 @@ void agent_metrics::update_load(const load::model& model) {
     g.scrapes_ok.store(s.scrapes_ok, std::memory_order_relaxed);
     g.scrapes_failed.store(s.scrapes_failed, std::memory_order_relaxed);
     g.state.store(static_cast<int>(s.state), std::memory_order_relaxed);
+    g.haproxy.store(static_cast<int>(model.haproxy(i)), std::memory_order_relaxed);
     if (s.last_success_ms > 0) {
       // last_success_ms is on the steady clock; export it as a Unix time.
       const auto steady_now = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -408,6 +412,30 @@ std::vector<MetricFamily> agent_metrics::Collect() const {
     if (!load::signals[k].metric.empty()) out.push_back(std::move(signal_families[k]));
   for (auto* f : {&cap, &state_f, &sdur, &sok, &slast})
     out.push_back(std::move(*f));
+  if (st->haproxy_view) {
+    auto hap = family("synapse_spoa_worker_haproxy_state",
+                      "HAProxy's view of each worker's server, from its exporter "
+                      "(load.haproxy_metrics; 1 for the current state, unknown when stale): "
+                      "DRAIN drains it in the agent, MAINT and DOWN make it down.",
+                      MetricType::Gauge);
+    auto hscr = family("synapse_spoa_haproxy_scrapes_total",
+                       "Scrapes of HAProxy's exporter (load.haproxy_metrics), by result.",
+                       MetricType::Counter);
+    for (std::size_t i = 0; i < st->worker_names.size(); ++i) {
+      if (st->slot_backend[i].empty()) continue;  // not served by HAProxy
+      const int h = st->workers[i].haproxy.load(std::memory_order_relaxed);
+      for (const auto s :
+           {load::haproxy_state::unknown, load::haproxy_state::up, load::haproxy_state::down,
+            load::haproxy_state::drain, load::haproxy_state::maint})
+        add_gauge(hap,
+                  {{"state", std::string(load::to_string(s))}, {"worker", st->worker_names[i]}},
+                  h == static_cast<int>(s) ? 1 : 0);
+    }
+    add_counter(hscr, {{"result", "ok"}}, read(st->haproxy_ok));
+    add_counter(hscr, {{"result", "failed"}}, read(st->haproxy_failed));
+    out.push_back(std::move(hap));
+    out.push_back(std::move(hscr));
+  }
   if (const auto sh = std::atomic_load(&shared_)) collect_shared(*sh, out);
   return out;
 }

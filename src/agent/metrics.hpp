@@ -67,6 +67,8 @@ class agent_metrics final : public prometheus::Collectable,
     std::size_t pool_base = 0;             // first of the per-pool slots
     std::unique_ptr<counter[]> decisions;  // slot * k_reasons + reason
     std::vector<std::string> worker_names;
+    bool haproxy_view = false;  // load.haproxy_metrics is set: export HAProxy's view
+    counter haproxy_ok{0}, haproxy_failed{0};
     struct worker_gauges {
       // One per row of load::signals, in its order.
       std::array<std::atomic<double>, std::size(load::signals)> signal{};
@@ -74,6 +76,7 @@ class agent_metrics final : public prometheus::Collectable,
       std::atomic<double> last_success{0};
       counter scrapes_failed{0}, scrapes_ok{0};
       std::atomic<int> state{0};
+      std::atomic<int> haproxy{0};  // load::haproxy_state
       counter keys{0};
     };
     std::unique_ptr<worker_gauges[]> workers;

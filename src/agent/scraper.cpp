@@ -78,7 +78,26 @@ std::vector<scrape_target> scrape_targets(const config::agent_config& cfg) {
                                "'");
     out.push_back({i, w.name, url->host, url->port, url->target.empty() ? "/" : url->target});
   }
+  if (!cfg.load.haproxy_metrics.empty()) {
+    auto url = config::parse_http_url(cfg.load.haproxy_metrics);
+    if (!url)
+      throw std::runtime_error("load.haproxy_metrics: not an http:// URL: '" +
+                               cfg.load.haproxy_metrics + "'");
+    out.push_back({static_cast<std::size_t>(-1), "haproxy", url->host, url->port,
+                   url->target.empty() ? "/" : url->target, true});
+  }
   return out;
+}
+
+std::vector<load::haproxy_server_ref> haproxy_refs(const config::agent_config& cfg) {
+  std::vector<load::haproxy_server_ref> refs(cfg.workers.size());
+  for (std::size_t i = 0; i < cfg.workers.size(); ++i) {
+    const auto& w = cfg.workers[i];
+    for (const auto& p : cfg.pools)
+      if (p.name == w.pool && !w.pool.empty())
+        refs[i] = {p.backend, w.server.empty() ? w.name : w.server};
+  }
+  return refs;
 }
 
 scraper::scraper(asio::io_context& io, std::vector<scrape_target> targets, config::load opts,
@@ -135,7 +154,12 @@ awaitable<void> scraper::loop(std::shared_ptr<task> t, [[maybe_unused]] liveness
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     using failure = load::model::failure;
     load::model& model = *ctx.model;
-    if (outcome == scrape_outcome::ok) {
+    if (t->target.haproxy) {
+      if (outcome == scrape_outcome::ok)
+        model.on_haproxy(body, now_ms());
+      else
+        model.on_haproxy_failure("HAProxy metrics: " + error, now_ms());
+    } else if (outcome == scrape_outcome::ok) {
       auto r = load::extract(body);
       if (r.ok) {
         model.on_success(t->target.worker, r.value, now_ms(), seconds);
@@ -243,8 +267,9 @@ std::shared_ptr<const routing::load_view> scrape_live(const config::agent_config
   auto model = std::make_shared<load::model>(cfg.load, std::move(names));
   auto targets = scrape_targets(cfg);
   std::vector<std::size_t> workers;
+  model->set_haproxy_servers(haproxy_refs(cfg));
   for (const auto& t : targets)
-    workers.push_back(t.worker);
+    if (!t.haproxy) workers.push_back(t.worker);
   // Done when every worker has a rate (two good scrapes) or is down (enough failures).
   auto settled = [&] {
     for (const auto w : workers) {

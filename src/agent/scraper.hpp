@@ -22,6 +22,7 @@ struct scrape_target {
   std::string host;
   std::uint16_t port;
   std::string path;
+  bool haproxy = false;  // HAProxy's exporter (load.haproxy_metrics), not a worker
 };
 
 // How one scrape ended: `unreachable` (no connection) counts toward down; `timeout` (no answer
@@ -77,6 +78,9 @@ class scraper {
 // Scrape targets for every worker that has a metrics URL; throws std::runtime_error naming the
 // worker when a URL does not parse (the config loader has already rejected those).
 std::vector<scrape_target> scrape_targets(const config::agent_config& cfg);
+
+// Where each worker (by config index) is in HAProxy: its pool's backend and its server.
+std::vector<load::haproxy_server_ref> haproxy_refs(const config::agent_config& cfg);
 
 }  // namespace spoa::agent
 

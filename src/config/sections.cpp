@@ -45,12 +45,19 @@ void loader::read_placement(const field& f, placement& p) const {
 }
 
 void loader::read_load(const field& f, load& l) const {
-  const mapping m = read_mapping(
-      f, {"scrape_interval", "scrape_timeout", "max_body_bytes", "ewma_alpha", "hot_cpu",
-          "cool_cpu", "hot_reactor_lag", "cool_reactor_lag", "down_after_failures", "stale_after",
-          "stall_down_after", "reactor_stall_after", "hot_in_flight", "cool_in_flight",
-          "hot_db_busy", "cool_db_busy", "capacity_knee", "capacity_at_hot", "hot_capacity"});
+  const mapping m = read_mapping(f, {"scrape_interval", "scrape_timeout",   "max_body_bytes",
+                                     "ewma_alpha",      "hot_cpu",          "cool_cpu",
+                                     "hot_reactor_lag", "cool_reactor_lag", "down_after_failures",
+                                     "stale_after",     "stall_down_after", "reactor_stall_after",
+                                     "hot_in_flight",   "cool_in_flight",   "hot_db_busy",
+                                     "cool_db_busy",    "capacity_knee",    "capacity_at_hot",
+                                     "hot_capacity",    "haproxy_metrics"});
   using std::chrono::milliseconds;
+  if (const field* x = m.find("haproxy_metrics")) {
+    l.haproxy_metrics = read_string(*x);
+    if (!l.haproxy_metrics.empty() && !parse_http_url(l.haproxy_metrics))
+      fail_value(*x, "expected http://HOST:PORT/PATH (HAProxy's prometheus-exporter)");
+  }
   if (const field* x = m.find("scrape_interval")) {
     l.scrape_interval = read_duration(*x);
     if (l.scrape_interval < milliseconds{100}) fail_value(*x, "must be at least 100ms");

@@ -53,6 +53,7 @@ model::model(options opts, std::vector<std::string> names) : opts_(opts), worker
 
 model::model(const model& previous, options opts, std::vector<std::string> names)
     : model(opts, std::move(names)) {
+  hap_scrapes_ = previous.hap_scrapes_;
   for (auto& w : workers_) {
     for (const auto& old : previous.workers_) {
       if (old.name != w.name) continue;
@@ -302,11 +303,30 @@ std::shared_ptr<const routing::load_view> model::publish(std::uint64_t now_ms,
         capacity = 1.0 + (w.fresh_capacity - 1.0) * std::exp2(-over / half_life);
       }
     }
+    // HAProxy's view, while fresh: its MAINT and failed checks are down, its DRAIN a drain.
+    const haproxy_state hs =
+        w.hap_ms != 0 && now_ms >= w.hap_ms && now_ms - w.hap_ms <= ms(opts_.stale_after)
+            ? w.hap
+            : haproxy_state::unknown;
+    const bool hap_down = hs == haproxy_state::maint || hs == haproxy_state::down;
+    if (hap_down) state = worker_state::down;
     w.status.state = state;
     w.status.capacity = capacity;
-    view->workers[i] = routing::worker_load{state, capacity};
+    view->workers[i] = routing::worker_load{state, capacity, hs == haproxy_state::drain};
+    if (hs != w.hap_published) {
+      if (changes != nullptr)
+        changes->push_back(w.name + ": HAProxy " + std::string(to_string(w.hap_published)) +
+                           " -> " + std::string(to_string(hs)));
+      w.hap_published = hs;
+    }
     if (state != w.published) {
-      if (changes != nullptr) changes->push_back(describe(w, w.published, now_ms));
+      if (changes != nullptr) {
+        changes->push_back(hap_down && w.health != worker_state::down
+                               ? w.name + ": " + std::string(routing::to_string(w.published)) +
+                                     " -> down (HAProxy reports it " + std::string(to_string(hs)) +
+                                     ")"
+                               : describe(w, w.published, now_ms));
+      }
       w.published = state;
     }
   }
@@ -344,6 +364,31 @@ std::string model::describe(const worker& w, worker_state from, std::uint64_t no
   }
   out += ")";
   return out;
+}
+
+void model::set_haproxy_servers(std::vector<haproxy_server_ref> refs) {
+  hap_refs_ = std::move(refs);
+  hap_refs_.resize(workers_.size());
+}
+
+void model::on_haproxy(std::string_view body, std::uint64_t now_ms) {
+  haproxy_parse r = parse_haproxy_servers(body, hap_refs_);
+  if (!r.ok) return on_haproxy_failure("bad HAProxy metrics body: " + r.error, now_ms);
+  ++hap_scrapes_.ok;
+  hap_scrapes_.last_error.clear();
+  for (std::size_t i = 0; i < workers_.size() && i < r.states.size(); ++i) {
+    workers_[i].hap = r.states[i];
+    workers_[i].hap_ms = now_ms;
+  }
+}
+
+void model::on_haproxy_failure(std::string_view why, std::uint64_t) {
+  ++hap_scrapes_.failed;
+  hap_scrapes_.last_error = std::string(why);
+}
+
+haproxy_state model::haproxy(std::size_t index) const {
+  return index < workers_.size() ? workers_[index].hap_published : haproxy_state::unknown;
 }
 
 const worker_status& model::status(std::size_t index) const {

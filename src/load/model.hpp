@@ -77,6 +77,7 @@
 #include <vector>
 
 #include "load/extract.hpp"
+#include "load/haproxy_view.hpp"
 #include "routing/load_view.hpp"
 
 namespace spoa::load {
@@ -109,6 +110,9 @@ struct options {
   double capacity_knee = 0.5;     // u at or below which a healthy worker has capacity 1
   double capacity_at_hot = 0.25;  // healthy capacity as u reaches 1
   double hot_capacity = 0.1;      // capacity of a hot (or stalled) worker, > 0
+  // HAProxy's Prometheus exporter ("http://HOST:PORT/metrics"), scraped every scrape_interval
+  // for HAProxy's own view of each server (haproxy_view.hpp); empty = not used.
+  std::string haproxy_metrics;
 
   bool operator==(const options&) const = default;
 };
@@ -215,6 +219,22 @@ class model {
   std::shared_ptr<const routing::load_view> publish(std::uint64_t now_ms,
                                                     std::vector<std::string>* changes = nullptr);
 
+  // HAProxy's own view (load/haproxy_view.hpp), optional. `refs` by worker index: where each
+  // worker is in HAProxy. A good body replaces every worker's HAProxy state; a failed scrape
+  // keeps the last one, which stops counting stale_after after the last good body. publish()
+  // then makes MAINT and DOWN down and DRAIN drained (routing::worker_load::drain), and reports
+  // changes as "room1: HAProxy UP -> DRAIN".
+  void set_haproxy_servers(std::vector<haproxy_server_ref> refs);
+  void on_haproxy(std::string_view body, std::uint64_t now_ms);
+  void on_haproxy_failure(std::string_view why, std::uint64_t now_ms);
+  // The state publish() last applied (unknown when none or stale).
+  haproxy_state haproxy(std::size_t index) const;
+  struct haproxy_scrapes {
+    std::uint64_t ok = 0, failed = 0;
+    std::string last_error;  // cleared by a good body
+  };
+  const haproxy_scrapes& haproxy_status() const { return hap_scrapes_; }
+
   // Out-of-range indexes get a default status.
   const worker_status& status(std::size_t worker) const;
   std::size_t size() const { return workers_.size(); }
@@ -232,6 +252,9 @@ class model {
     int successes_since_down = 0;
     double fresh_capacity = 1.0;
     bool unusable = false;  // the last scrape was `unusable`: load unknown, health not judged
+    haproxy_state hap = haproxy_state::unknown;  // from HAProxy's last good body
+    std::uint64_t hap_ms = 0;                    // when that body arrived
+    haproxy_state hap_published = haproxy_state::unknown;
   };
 
   void take_deltas(worker& w, const scrape& s, std::uint64_t now_ms);
@@ -249,6 +272,8 @@ class model {
 
   options opts_;
   std::vector<worker> workers_;
+  std::vector<haproxy_server_ref> hap_refs_;
+  haproxy_scrapes hap_scrapes_;
 };
 
 }  // namespace spoa::load

@@ -29,6 +29,9 @@ struct worker_load {
   // Live multiplier on the worker's configured weight: 1 = nominal, < 1 = busier than its
   // weight suggests, 0 = take nothing new. Stale data decays toward 1 (neutral).
   double capacity = 1.0;
+  // Drained by the load source (HAProxy's DRAIN): as a config drain, no new keys and remembered
+  // ones move gradually; lifted when the source says so.
+  bool drain = false;
 };
 
 struct load_view {

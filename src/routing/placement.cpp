@@ -159,6 +159,7 @@ void placement::set_load(std::shared_ptr<const load_view> view, std::uint64_t no
     worker_rt& w = workers_[i];
     w.state = l.state;
     w.capacity = clean_capacity(l.capacity);
+    w.source_drain = l.drain;
     w.returning = false;
     if (l.state == worker_state::down || l.state == worker_state::stalled) {
       w.up_since = never;
@@ -241,7 +242,7 @@ std::uint64_t placement::advance(std::uint64_t now_ms) noexcept {
 }
 
 bool placement::usable(std::size_t w) const noexcept {
-  return workers_[w].state != worker_state::down && !specs_[w].drain && capacity_of(w) > 0;
+  return workers_[w].state != worker_state::down && !drained(w) && capacity_of(w) > 0;
 }
 
 bool placement::takes_new(std::size_t w, const pool_sums& s) const noexcept {
@@ -277,7 +278,7 @@ void placement::evaluate_overload(pool_rt& p, std::uint64_t now_ms) noexcept {
     // back). Overload needs live evidence from the load source as well: hot, or capacity < 1.
     const bool strained = w.state == worker_state::hot || w.capacity < 1.0;
     // A stalled worker keeps its keys until it is down (or answers again).
-    if (w.state == worker_state::down || w.state == worker_state::stalled || specs_[m].drain ||
+    if (w.state == worker_state::down || w.state == worker_state::stalled || drained(m) ||
         !strained)
       over = false;
     else if (cap <= 0)
@@ -300,7 +301,7 @@ move_cause placement::must_move(int pool, std::uint16_t worker,
                                 std::uint64_t now_ms) const noexcept {
   if (worker >= workers_.size() || specs_[worker].pool != pool) return move_cause::removed;
   if (workers_[worker].state == worker_state::down) return move_cause::down;
-  if (specs_[worker].drain) return move_cause::drain;
+  if (drained(worker)) return move_cause::drain;
   if (overloaded(worker, now_ms)) return move_cause::overload;
   return move_cause::none;
 }

@@ -320,8 +320,9 @@ class placement {
     double weight = 1.0;
     worker_state state = worker_state::unknown;
     double capacity = 1.0;
-    double count = 0;   // decayed request count, scaled by 2^((t - epoch_ms_) / half-life)
-    double remote = 0;  // the peers' reported rates in the same scale (set_peer_rates)
+    double count = 0;           // decayed request count, scaled by 2^((t - epoch_ms_) / half-life)
+    double remote = 0;          // the peers' reported rates in the same scale (set_peer_rates)
+    bool source_drain = false;  // drained by the load source (HAProxy's DRAIN), set_load()
     std::uint64_t over_since = never;
     std::uint64_t up_since = 0;  // not down nor stalled since (placement clock); never = it is
     bool returning = false;      // set_load() scratch: up again in this view
@@ -353,6 +354,8 @@ class placement {
              placement_options opts);
   std::uint64_t advance(std::uint64_t now_ms) noexcept;
   double increment_at(std::uint64_t now_ms) const noexcept;
+  // Drained by the config (or set_drain) or by the load source.
+  bool drained(std::size_t w) const noexcept { return specs_[w].drain || workers_[w].source_drain; }
   double load_count(std::size_t w) const noexcept { return workers_[w].count + workers_[w].remote; }
   double capacity_of(std::size_t w) const noexcept {
     return workers_[w].weight * workers_[w].capacity;

@@ -38,7 +38,7 @@ placement::choice placement::select(double bound, int exclude, const pool_sums& 
       rw.why = skip::current;
     else if (workers_[m].state == worker_state::down)
       rw.why = skip::down;
-    else if (specs_[m].drain)
+    else if (drained(m))
       rw.why = skip::drain;
     else if (capacity_of(m) <= 0)
       rw.why = skip::no_capacity;

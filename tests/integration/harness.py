@@ -74,9 +74,10 @@ def port_open(port):
         return False
 
 
-def haproxy_env(port, stats_port, agent_port, worker_ports):
+def haproxy_env(port, stats_port, agent_port, worker_ports, runtime_port=None):
     """The environment haproxy/haproxy.cfg reads: every address on loopback.
-    worker_ports: {worker name: HTTP port} for the workers with inbound HTTP."""
+    worker_ports: {worker name: HTTP port} for the workers with inbound HTTP; runtime_port: the
+    runtime API (level admin) on that loopback port, or none."""
     env = dict(os.environ)
     env.update({
         "SPOA_HAPROXY_BIND": f"127.0.0.1:{port}",
@@ -84,6 +85,8 @@ def haproxy_env(port, stats_port, agent_port, worker_ports):
         "SPOA_HAPROXY_DIR": str(SOURCE / "haproxy"),
         "SPOA_AGENT_ADDR": f"127.0.0.1:{agent_port}",
     })
+    if runtime_port:
+        env["SPOA_HAPROXY_RUNTIME"] = f"ipv4@127.0.0.1:{runtime_port}"
     for name, p in worker_ports.items():
         env[f"SPOA_{name.upper()}_ADDR"] = f"127.0.0.1:{p}"
     return env
@@ -140,7 +143,8 @@ class Stack:
     shared: None (no shared affinity store), or the agent's `shared:` options other than `redis`
     ({} for the defaults); then a redis-server is started first and the agent points at it."""
 
-    def __init__(self, workers=REFERENCE_WORKERS, agent_extra="", sim_args=(), shared=None):
+    def __init__(self, workers=REFERENCE_WORKERS, agent_extra="", sim_args=(), shared=None,
+                 runtime=False):
         self.tmp = tempfile.TemporaryDirectory(prefix="spoa-it-")
         self.dir = pathlib.Path(self.tmp.name)
         self.workers = workers
@@ -152,6 +156,9 @@ class Stack:
         self.procs = []
         self.agent = None
         self.haproxy = None
+        # Known before the agent's config is written (load.haproxy_metrics may point at it).
+        self.stats_port = free_port()
+        self.runtime_port = free_port() if runtime else None  # HAProxy's runtime API
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, agent=True):
@@ -241,14 +248,24 @@ class Stack:
 
     def start_haproxy(self):
         self.port = free_port()
-        self.stats_port = free_port()
         env = haproxy_env(self.port, self.stats_port, self.agent_port,
-                          {name: self.http_port[name] for name, pool in self.workers if pool})
+                          {name: self.http_port[name] for name, pool in self.workers if pool},
+                          self.runtime_port)
         self.haproxy = Proc("haproxy", [HAPROXY, "-db", "-f", str(SOURCE / "haproxy" / "haproxy.cfg")],
                             self.dir, env=env)
         self.procs.append(self.haproxy)
         wait_for(lambda: port_open(self.port), what="HAProxy listening")
         wait_for(self.backends_up, what="HAProxy health checks of the workers")
+
+    def runtime(self, command):
+        """One HAProxy runtime API command (Stack(runtime=True)); returns its answer."""
+        import socket
+        with socket.create_connection(("127.0.0.1", self.runtime_port), timeout=5) as s:
+            s.sendall(command.encode() + b"\n")
+            out = b""
+            while chunk := s.recv(65536):
+                out += chunk
+        return out.decode()
 
     # -- observation -------------------------------------------------------------------------
     def stats(self):

@@ -565,6 +565,11 @@ const bad_case bad_cases[] = {
      "t.yaml:5:12: log_level: expected debug, info, warn or error (got "
      "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...')"},
     {kBase "workers: []\n", "t.yaml:5:1: workers: duplicate key (first at line 3)"},
+    {kBase "load:\n  haproxy_metrics: ftp://x/metrics\n",
+     "t.yaml:6:20: load.haproxy_metrics: expected http://HOST:PORT/PATH (HAProxy's "
+     "prometheus-exporter) (got 'ftp://x/metrics')"},
+    {kBase "shared:\n  load_interval: 50ms\n",
+     "t.yaml:6:18: shared.load_interval: must be at least 100ms (got '50ms')"},
 };
 
 TEST(load_string, bad_documents_give_exact_messages) {

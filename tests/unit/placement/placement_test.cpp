@@ -244,6 +244,39 @@ TEST(Placement, KeysPerWorkerStayExactThroughMovesEvictionsAndRemaps) {
   EXPECT_EQ(total, 1500u);
 }
 
+TEST(Placement, ALoadSourceDrainActsAsAConfigDrainAndIsLifted) {
+  // HAProxy's DRAIN (load_view drain): no new keys, remembered keys move gradually with cause
+  // drain; lifted by the next view, and the config drain is independent of it.
+  placement_options o = test_options();
+  o.balance_factor = 1e9;
+  o.max_moves_per_second = 1000;
+  placement p = make(4, o);
+  std::vector<int> where(400);
+  for (int i = 0; i < 400; ++i)
+    where[static_cast<std::size_t>(i)] = p.place(0, room(i), t0).worker;
+  const auto healthy = worker_load{worker_state::healthy, 1.0};
+  worker_load drained = healthy;
+  drained.drain = true;
+  p.set_load(view({healthy, drained, healthy, healthy}), t0 + 1);
+  int moved = 0;
+  for (int i = 0; i < 400; ++i) {
+    const decision d = p.place(0, room(i), t0 + 2000);
+    EXPECT_NE(d.worker, 1);
+    moved += d.why == reason::moved;
+  }
+  EXPECT_GT(moved, 50);
+  EXPECT_EQ(p.counters().moved(spoa::routing::move_cause::drain),
+            static_cast<std::uint64_t>(moved));
+  for (int i = 1000; i < 1400; ++i)
+    EXPECT_NE(p.place(0, room(i), t0 + 2001).worker, 1);
+  // Lifted: room2 takes new keys again.
+  p.set_load(view({healthy, healthy, healthy, healthy}), t0 + 3000);
+  int on2 = 0;
+  for (int i = 2000; i < 2400; ++i)
+    on2 += p.place(0, room(i), t0 + 3001).worker == 1;
+  EXPECT_GT(on2, 50);
+}
+
 TEST(Placement, DrainMovesKeysGraduallyAtTheConfiguredRate) {
   placement_options o = test_options();
   o.balance_factor = 1e9;
