@@ -1,6 +1,12 @@
 // synapse-spoa: the command line. See ARCHITECTURE.md §4 (CLI). The offline commands are
 // src/cli (pure decision library only); `run` and `route --live` need the agent shell.
 
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -35,6 +41,10 @@ constexpr const char* k_usage = R"(usage:
       carried through the batch (replay an access log).
   synapse-spoa routes [--config FILE]
       Print the effective route table as Markdown.
+  synapse-spoa ctl [--socket PATH | --config FILE] COMMAND
+      Talk to a running agent over its control socket (control.socket of the config):
+      status | drain WORKER | undrain WORKER | forget KEY | explain METHOD PATH.
+      Prints the agent's JSON answer; exit 0 when it says "ok":true, 1 otherwise.
 )";
 
 constexpr int k_exit_usage = 2;
@@ -45,6 +55,7 @@ struct args {
   std::optional<std::string> listen;
   std::optional<std::string> metrics_listen;
   std::string ready_file;
+  std::optional<std::string> socket;
   bool noop = false;
   bool live = false;
   std::vector<std::pair<std::string, std::string>> route_args;
@@ -72,6 +83,8 @@ args parse_args(int argc, char** argv) {
       a.listen = value("--listen");
     } else if (s == "--metrics-listen") {
       a.metrics_listen = value("--metrics-listen");
+    } else if (s == "--socket") {
+      a.socket = value("--socket");
     } else if (s == "--ready-file") {
       a.ready_file = value("--ready-file");
     } else if (s == "--live") {
@@ -114,6 +127,57 @@ int cmd_route(const args& a) {
   return rc;
 }
 
+// One request line to the agent's control socket, its answer to stdout.
+int cmd_ctl(const args& a) {
+  if (a.positional.empty()) usage_error("ctl needs a command");
+  std::string path;
+  if (a.socket) {
+    path = *a.socket;
+  } else {
+    path = spoa::cli::load_config(a.config).control.socket;
+    if (path.empty())
+      usage_error(
+          "ctl: no control socket: give --socket PATH, or --config FILE with control.socket");
+  }
+  std::string line;
+  for (const auto& p : a.positional) {
+    if (p.find_first_of("\r\n") != std::string::npos)
+      usage_error("ctl: arguments cannot hold a newline");
+    line += (line.empty() ? "" : " ") + p;
+  }
+  line += "\n";
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) usage_error("ctl: socket path too long: " + path);
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    std::fprintf(stderr, "synapse-spoa ctl: cannot connect to %s: %s\n", path.c_str(),
+                 std::strerror(errno));
+    if (fd >= 0) ::close(fd);
+    return 1;
+  }
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string reply;
+  bool ok = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size());
+  char buf[65536];
+  while (ok) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0) ok = false;
+    if (n <= 0 || reply.size() > (16u << 20)) break;
+    reply.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  if (!ok) {
+    std::fprintf(stderr, "synapse-spoa ctl: %s: %s\n", path.c_str(),
+                 errno == EAGAIN ? "no answer within 10 s" : std::strerror(errno));
+    return 1;
+  }
+  std::fputs(reply.c_str(), stdout);
+  return reply.rfind("{\"ok\":true", 0) == 0 ? 0 : 1;
+}
+
 int cmd_run(const args& a) {
   if (!a.positional.empty()) usage_error("run takes no arguments");
   spoa::agent::run_options o;
@@ -144,5 +208,6 @@ int main(int argc, char** argv) {
   if (a.command == "route") return cmd_route(a);
   if (a.command == "routes") return spoa::cli::routes(spoa::cli::load_config(a.config));
   if (a.command == "version") return spoa::cli::version();
+  if (a.command == "ctl") return cmd_ctl(a);
   usage_error("unknown command '" + a.command + "'");
 }

@@ -16,6 +16,7 @@
 #include <prometheus/exposer.h>
 
 #include "agent/asio.hpp"
+#include "agent/control.hpp"
 #include "agent/log.hpp"
 #include "agent/metrics.hpp"
 #include "agent/persistence.hpp"
@@ -149,9 +150,28 @@ class agent_process {
                                          *router_, routing::ms(cfg.placement.affinity_ttl));
       metrics_->set_shared(shared_->counters());
     }
+    commands_ = std::make_unique<control_commands>(
+        *router_, [this] { return static_cast<const load::model*>(model_.get()); },
+        [this] {
+          return shared_ ? std::shared_ptr<const shared_counters>(shared_->counters()) : nullptr;
+        });
+    commands_->on_drains_changed = [this] {
+      metrics_->set_runtime_drains(
+          {commands_->runtime_drains().begin(), commands_->runtime_drains().end()});
+    };
+    if (!cfg.control.socket.empty()) {
+      control_ = std::make_unique<control_server>(
+          io_, cfg.control.socket, cfg.control.mode,
+          [this](std::string_view line) { return commands_->run(line, now_ms()); });
+    }
   }
 
   int run() {
+    // First: a socket another agent still answers on is a reason not to start at all.
+    if (control_) {
+      control_->start();
+      log_info("runtime control on " + opts_.config.control.socket);
+    }
     server_->start();
     const auto spop_ep = server_->local_endpoint();
     log_info("synapse-spoa listening for SPOP on " + spop_ep.address().to_string() + ":" +
@@ -185,6 +205,7 @@ class agent_process {
     load_timer_.cancel();
     if (scraper_) scraper_->stop();
     if (shared_) shared_->stop();
+    if (control_) control_->stop();
     server_->shutdown([this] {
       save_snapshot();
       log_info("stopped");
@@ -241,6 +262,10 @@ class agent_process {
     if (cfg.shared != opts_.config.shared) {
       log_warn("reload: `shared` changed; it takes effect at the next restart");
     }
+    if (cfg.control != opts_.config.control) {
+      log_warn("reload: `control` changed; it takes effect at the next restart");
+    }
+    commands_->reapply();  // the runtime drains outlive the config's
     metrics_->reconfigure(cfg);
     if (shared_) shared_->reconfigured(routing::ms(cfg.placement.affinity_ttl));
     start_load(cfg, std::move(targets));
@@ -362,6 +387,8 @@ class agent_process {
   bool snapshot_busy_ = false;            // event-loop thread only
   std::unique_ptr<spop_server> server_;
   std::unique_ptr<shared_store> shared_;  // null unless shared.redis is set
+  std::unique_ptr<control_commands> commands_;
+  std::unique_ptr<control_server> control_;  // null unless control.socket is set
 };
 
 }  // namespace

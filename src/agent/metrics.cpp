@@ -436,6 +436,16 @@ std::vector<MetricFamily> agent_metrics::Collect() const {
     out.push_back(std::move(hap));
     out.push_back(std::move(hscr));
   }
+  {
+    auto rd = family("synapse_spoa_runtime_drain",
+                     "1 for each worker drained at run time (synapse-spoa ctl drain); kept "
+                     "across reloads, not restarts.",
+                     MetricType::Gauge);
+    std::lock_guard<std::mutex> lock(drains_mu_);
+    for (const auto& w : runtime_drains_)
+      add_gauge(rd, {{"worker", w}}, 1);
+    out.push_back(std::move(rd));
+  }
   if (const auto sh = std::atomic_load(&shared_)) collect_shared(*sh, out);
   return out;
 }

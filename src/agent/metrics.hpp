@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,11 @@ class agent_metrics final : public prometheus::Collectable,
   void update_placement(const decision::router& r);
 
   // The shared store's counters (shared_store.hpp); exported only once set.
+  // `synapse-spoa ctl drain`: the workers drained at run time (exported one gauge each).
+  void set_runtime_drains(std::vector<std::string> workers) {
+    std::lock_guard<std::mutex> lock(drains_mu_);
+    runtime_drains_ = std::move(workers);
+  }
   void set_shared(std::shared_ptr<const shared_counters> c) {
     std::atomic_store(&shared_, std::move(c));
   }
@@ -95,6 +101,8 @@ class agent_metrics final : public prometheus::Collectable,
   std::array<counter, routing::move_cause_count> moves_{};
   counter evict_lru_{0}, evict_ttl_{0};
   std::shared_ptr<const shared_counters> shared_;
+  mutable std::mutex drains_mu_;
+  std::vector<std::string> runtime_drains_;  // guarded by drains_mu_
 };
 
 }  // namespace spoa::agent

@@ -84,6 +84,14 @@ struct shared {
   bool operator==(const shared&) const = default;
 };
 
+// `control:`: the runtime control socket of `synapse-spoa ctl` (agent/control.hpp).
+struct control {
+  std::string socket;    // Unix socket path; empty = no runtime control
+  unsigned mode = 0660;  // its file mode: who may connect (with its directory's permissions)
+
+  bool operator==(const control&) const = default;
+};
+
 struct agent_config {
   std::string source = "<embedded default>";  // file name, for messages
   std::string listen = "127.0.0.1:12345";
@@ -100,6 +108,7 @@ struct agent_config {
   ::spoa::config::load load;
   ::spoa::config::spop spop;
   struct shared shared;
+  struct control control;
   std::string log_level = "info";
 };
 

@@ -94,7 +94,7 @@ agent_config loader::read_document(const YAML::Node& root_node) {
   const field root{"", YAML::Node(YAML::NodeType::Undefined), root_node};
   const mapping top =
       read_mapping(root, {"listen", "metrics_listen", "log_level", "pools", "workers", "routes",
-                          "placement", "load", "spop", "shared"});
+                          "placement", "load", "spop", "shared", "control"});
   const field& pools = require(top, "pools");
   const field& workers = require(top, "workers");
 
@@ -114,6 +114,7 @@ agent_config loader::read_document(const YAML::Node& root_node) {
   if (const field* f = top.find("load")) read_load(*f, c.load);
   if (const field* f = top.find("spop")) read_spop(*f, c.spop);
   if (const field* f = top.find("shared")) read_shared(*f, c.shared);
+  if (const field* f = top.find("control")) read_control(*f, c.control);
   return c;
 }
 

@@ -105,6 +105,7 @@ class loader {
   void read_load(const field& f, load& l) const;
   void read_spop(const field& f, spop& s) const;
   void read_shared(const field& f, shared& s) const;
+  void read_control(const field& f, control& c) const;
 
   const pool* find_pool(const agent_config& c, std::string_view name) const {
     for (const pool& p : c.pools) {

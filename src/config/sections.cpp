@@ -208,4 +208,24 @@ void loader::read_shared(const field& f, shared& s) const {
   at_least("load_interval", s.load_interval, milliseconds{100});
 }
 
+void loader::read_control(const field& f, control& c) const {
+  const mapping m = read_mapping(f, {"socket", "mode"});
+  if (const field* x = m.find("socket")) {
+    c.socket = read_string(*x);
+    if (!c.socket.empty() && c.socket.front() != '/')
+      fail_value(*x, "expected an absolute path (or \"\" for no control socket)");
+    if (c.socket.size() > 107) fail_value(*x, "must be at most 107 bytes (a Unix socket path)");
+  }
+  if (const field* x = m.find("mode")) {
+    const std::string v = read_string(*x);
+    unsigned mode = 0;
+    bool ok = v.size() >= 3 && v.size() <= 4 && v.front() == '0';
+    for (const char ch : v)
+      ok = ok && ch >= '0' && ch <= '7';
+    if (ok) mode = static_cast<unsigned>(std::stoul(v, nullptr, 8));
+    if (!ok || mode > 0777) fail_value(*x, "expected an octal file mode in quotes, like \"0660\"");
+    c.mode = mode;
+  }
+}
+
 }  // namespace spoa::config::detail

@@ -58,6 +58,8 @@ std::string_view to_string(move_cause c) noexcept {
       return "overload";
     case move_cause::returned:
       return "returned";
+    case move_cause::operator_:
+      return "operator";
   }
   return "none";
 }
@@ -415,6 +417,40 @@ void placement::record(const plan& pl) noexcept {
     c.cause = pl.move;
   }
   changes_.push_back(c);  // record_changes() reserved max_changes entries: no allocation
+}
+
+int placement::move_now(int pool, std::string_view key, std::uint64_t now_ms) {
+  if (pool < 0 || static_cast<std::size_t>(pool) >= pools_.size() || key.empty() ||
+      !pool_specs_[static_cast<std::size_t>(pool)].keyed)
+    return -1;
+  now_ms = advance(now_ms);
+  const pool_rt& p = pools_[static_cast<std::size_t>(pool)];
+  const std::uint64_t kh = key_hash(key);
+  const std::uint64_t th = table_hash(p, kh);
+  affinity_table::entry* e = table_.find(th, now_ms);
+  if (e == nullptr || e->worker == affinity_table::no_worker) return -1;
+  const int current = e->worker;
+  rank(p, kh);
+  const pool_sums s = sums(p);
+  const int next = second_choice(current, s);
+  if (next < 0 || next == current || !takes_new(static_cast<std::size_t>(next), s)) return -1;
+  table_.set_worker(*e, static_cast<std::uint16_t>(next));
+  e->rank = affinity_table::no_rank;
+  ++stats_.moves[static_cast<int>(move_cause::operator_)];
+  if (record_) {
+    if (changes_.size() < max_changes) {
+      change c;
+      c.table_hash = th;
+      c.pool = static_cast<std::uint16_t>(pool);
+      c.worker = static_cast<std::uint16_t>(next);
+      c.old_worker = static_cast<std::uint16_t>(current);
+      c.cause = move_cause::operator_;
+      changes_.push_back(c);
+    } else {
+      ++changes_dropped_;
+    }
+  }
+  return next;
 }
 
 bool placement::adopt(int pool, std::uint64_t table_hash, int worker, std::uint64_t now_ms) {

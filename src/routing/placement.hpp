@@ -125,8 +125,9 @@ enum class skip : std::uint8_t {
 std::string_view to_string(skip s) noexcept;
 
 // What applying a plan does to the key's remembered placement.
-enum class move_cause : std::uint8_t { none, down, removed, drain, overload, returned };
-inline constexpr int move_cause_count = 6;
+// operator: `synapse-spoa ctl forget KEY` (move_now).
+enum class move_cause : std::uint8_t { none, down, removed, drain, overload, returned, operator_ };
+inline constexpr int move_cause_count = 7;
 // "none", "down", "removed", "drain", "overload", "returned" (the reason label of moves)
 std::string_view to_string(move_cause c) noexcept;
 
@@ -277,6 +278,11 @@ class placement {
   std::span<const change> changes() const noexcept { return changes_; }
   void clear_changes() noexcept { changes_.clear(); }
   std::uint64_t changes_dropped() const noexcept { return changes_dropped_; }
+  // `synapse-spoa ctl forget KEY`: moves the key's remembered worker in `pool` now, to the first
+  // worker after it in the key's ranking that takes new keys (and not back home later). Returns
+  // the new worker, or -1: not a keyed pool, not remembered, or nowhere else to go. Counted as an
+  // "operator" move and recorded for the shared store like any move.
+  int move_now(int pool, std::string_view key, std::uint64_t now_ms);
   // Another agent's placement (a lost claim, a pushed move, a restore): remember `table_hash` on
   // `worker` (inserted with an unknown rank, or moved), unless the worker is not a member of
   // `pool`. Returns true when the table changed. Counts as no move of this agent's own.

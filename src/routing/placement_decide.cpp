@@ -292,6 +292,7 @@ void placement::decide_keyed(plan& pl, const pool_rt& p, const pool_sums& s, std
     }
     case move_cause::removed:
     case move_cause::returned:
+    case move_cause::operator_:  // never a must_move() cause (move_now)
       break;
   }
   // Its worker was removed by a reconfiguration: placed afresh, as a new key.

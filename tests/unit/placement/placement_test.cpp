@@ -244,6 +244,27 @@ TEST(Placement, KeysPerWorkerStayExactThroughMovesEvictionsAndRemaps) {
   EXPECT_EQ(total, 1500u);
 }
 
+TEST(Placement, MoveNowSendsARememberedKeyToItsNextChoice) {
+  placement p = make(4);
+  p.record_changes(true);
+  const std::string k = room(7);
+  const int first = p.place(0, k, t0).worker;
+  ASSERT_EQ(first, ranking(p, k)[0]);
+  p.clear_changes();
+  const int to = p.move_now(0, k, t0 + 1);
+  EXPECT_EQ(to, ranking(p, k)[1]);
+  EXPECT_EQ(p.place(0, k, t0 + 2).worker, to);
+  EXPECT_EQ(p.place(0, k, t0 + 3).why, reason::affinity_hit);
+  EXPECT_EQ(p.counters().moved(spoa::routing::move_cause::operator_), 1u);
+  ASSERT_EQ(p.changes().size(), 1u);
+  EXPECT_EQ(p.changes()[0].old_worker, first);
+  EXPECT_EQ(p.changes()[0].worker, to);
+  EXPECT_EQ(p.changes()[0].cause, spoa::routing::move_cause::operator_);
+  EXPECT_EQ(p.move_now(0, room(8), t0 + 4), -1);  // not remembered
+  EXPECT_EQ(p.move_now(1, "", t0 + 4), -1);       // unkeyed pool
+  EXPECT_EQ(p.move_now(9, k, t0 + 4), -1);        // no such pool
+}
+
 TEST(Placement, ALoadSourceDrainActsAsAConfigDrainAndIsLifted) {
   // HAProxy's DRAIN (load_view drain): no new keys, remembered keys move gradually with cause
   // drain; lifted by the next view, and the config drain is independent of it.
