@@ -29,6 +29,20 @@ string(REPLACE "@SPOA_SNAPSHOT@"
   "  snapshot: /var/lib/synapse-spoa/affinity.msgpack   # the unit's StateDirectory"
   text "${marked}")
 
+# The runtime control socket (synapse-spoa ctl) in the unit's RuntimeDirectory: group
+# synapse-spoa may use it (directory 0750, socket 0660).
+set(socket_line_re "\n  socket: \"\"( +#[^\n]*)?\n")
+string(REGEX REPLACE "${socket_line_re}" "\n@SPOA_SOCKET@\n" marked "${text}")
+string(FIND "${marked}" "@SPOA_SOCKET@" first)
+string(FIND "${marked}" "@SPOA_SOCKET@" last REVERSE)
+if(first EQUAL -1 OR NOT first EQUAL last)
+  message(FATAL_ERROR "package_config.cmake: expected exactly one `  socket: \"\"` line in the "
+                      "default config; update this script with default_config.yaml")
+endif()
+string(REPLACE "@SPOA_SOCKET@"
+  "  socket: /run/synapse-spoa/ctl.sock   # the unit's RuntimeDirectory; synapse-spoa ctl"
+  text "${marked}")
+
 set(header "# /etc/synapse-spoa/config.yaml — the Debian package's config: `synapse-spoa print-default-config`
 # with the affinity snapshot in /var/lib/synapse-spoa (the unit's StateDirectory). Describe your
 # own pools and workers, then `synapse-spoa check-config --config /etc/synapse-spoa/config.yaml`

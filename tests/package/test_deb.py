@@ -225,6 +225,8 @@ class Package(unittest.TestCase):
         default = yaml.safe_load(run([AGENT, "print-default-config"]).stdout)
         self.assertEqual(packaged["placement"]["snapshot"], SNAPSHOT)
         default["placement"]["snapshot"] = SNAPSHOT
+        self.assertEqual(packaged["control"]["socket"], "/run/synapse-spoa/ctl.sock")
+        default["control"]["socket"] = "/run/synapse-spoa/ctl.sock"
         self.assertEqual(packaged, default)
         # The packaged binary is stripped: no DWARF sections left.
         with open(agent, "rb") as f:
