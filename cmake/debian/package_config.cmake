@@ -15,33 +15,30 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${SPOA_AGENT} print-default-config failed (${rc})")
 endif()
 
+# Replaces the one line of `text` matching `line_re` (a whole line, "\n" on both sides) with
+# `line`; fails when the default config does not have exactly one (it changed shape).
+function(replace_line line_re line what)
+  string(REGEX REPLACE "${line_re}" "\n@SPOA_LINE@\n" marked "${text}")
+  string(FIND "${marked}" "@SPOA_LINE@" first)
+  string(FIND "${marked}" "@SPOA_LINE@" last REVERSE)
+  if(first EQUAL -1 OR NOT first EQUAL last)
+    message(FATAL_ERROR "package_config.cmake: expected exactly one `${what}` line in the "
+                        "default config; update this script with default_config.yaml")
+  endif()
+  string(REPLACE "@SPOA_LINE@" "${line}" marked "${marked}")
+  set(text "${marked}" PARENT_SCOPE)
+endfunction()
+
 # An empty snapshot path means "not saved"; a relative one would be resolved against the
 # service's working directory (/), which ProtectSystem=strict makes read-only.
-set(snapshot_line_re "\n  snapshot: \"\"( +#[^\n]*)?\n")
-string(REGEX REPLACE "${snapshot_line_re}" "\n@SPOA_SNAPSHOT@\n" marked "${text}")
-string(FIND "${marked}" "@SPOA_SNAPSHOT@" first)
-string(FIND "${marked}" "@SPOA_SNAPSHOT@" last REVERSE)
-if(first EQUAL -1 OR NOT first EQUAL last)
-  message(FATAL_ERROR "package_config.cmake: expected exactly one `  snapshot: \"\"` line in the "
-                      "default config; update this script with default_config.yaml")
-endif()
-string(REPLACE "@SPOA_SNAPSHOT@"
+replace_line("\n  snapshot: \"\"( +#[^\n]*)?\n"
   "  snapshot: /var/lib/synapse-spoa/affinity.msgpack   # the unit's StateDirectory"
-  text "${marked}")
-
+  "  snapshot: \"\"")
 # The runtime control socket (synapse-spoa ctl) in the unit's RuntimeDirectory: group
 # synapse-spoa may use it (directory 0750, socket 0660).
-set(socket_line_re "\n  socket: \"\"( +#[^\n]*)?\n")
-string(REGEX REPLACE "${socket_line_re}" "\n@SPOA_SOCKET@\n" marked "${text}")
-string(FIND "${marked}" "@SPOA_SOCKET@" first)
-string(FIND "${marked}" "@SPOA_SOCKET@" last REVERSE)
-if(first EQUAL -1 OR NOT first EQUAL last)
-  message(FATAL_ERROR "package_config.cmake: expected exactly one `  socket: \"\"` line in the "
-                      "default config; update this script with default_config.yaml")
-endif()
-string(REPLACE "@SPOA_SOCKET@"
+replace_line("\n  socket: \"\"( +#[^\n]*)?\n"
   "  socket: /run/synapse-spoa/ctl.sock   # the unit's RuntimeDirectory; synapse-spoa ctl"
-  text "${marked}")
+  "  socket: \"\"")
 
 set(header "# /etc/synapse-spoa/config.yaml — the Debian package's config: `synapse-spoa print-default-config`
 # with the affinity snapshot in /var/lib/synapse-spoa (the unit's StateDirectory). Describe your
