@@ -24,16 +24,19 @@ namespace {
 using local = asio::local::stream_protocol;
 namespace json = routing::json;
 
-// True when something accepts connections on the socket file at `path`.
-bool answers(const std::string& path) {
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+// False only when nobody listens on the socket file at `path` (ECONNREFUSED: left by an agent
+// that was killed). Anything else — it answers, its backlog is full (EAGAIN: a stopped agent),
+// no permission — counts as in use. Non-blocking: never hangs the start.
+bool in_use(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return true;
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
   std::memcpy(a.sun_path, path.data(), path.size());
-  const bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0;
+  const bool refused =
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 && errno == ECONNREFUSED;
   ::close(fd);
-  return ok;
+  return !refused;
 }
 
 std::vector<std::string_view> words(std::string_view line) {
@@ -77,7 +80,8 @@ struct control_server::state {
 
 namespace {
 
-awaitable<void> session(std::shared_ptr<control_server::state> st, local::socket sock);
+awaitable<void> session(std::shared_ptr<control_server::state> st,
+                        std::shared_ptr<local::socket> sock);
 
 awaitable<void> accept_loop(std::shared_ptr<control_server::state> st) {
   boost::system::error_code ec;
@@ -95,11 +99,13 @@ awaitable<void> accept_loop(std::shared_ptr<control_server::state> st) {
       sock.close(ec);
       continue;
     }
-    asio::co_spawn(st->io, session(st, std::move(sock)), asio::detached);
+    asio::co_spawn(st->io, session(st, std::make_shared<local::socket>(std::move(sock))),
+                   asio::detached);
   }
 }
 
-awaitable<void> session(std::shared_ptr<control_server::state> st, local::socket sock) {
+awaitable<void> session(std::shared_ptr<control_server::state> st,
+                        std::shared_ptr<local::socket> sock) {
   ++st->sessions;
   struct count {
     int& n;
@@ -107,15 +113,17 @@ awaitable<void> session(std::shared_ptr<control_server::state> st, local::socket
   } counted{st->sessions};
   auto timer = std::make_shared<asio::steady_timer>(st->io);
   timer->expires_after(std::chrono::seconds(5));
-  timer->async_wait([&sock, timer](const boost::system::error_code& e) {
-    if (e) return;  // cancelled: the session ended first (sock may be gone)
+  // The handler owns the socket too: a wait that completed just before the session ended still
+  // runs after it, and closes a socket that is alive (and already closed: harmless).
+  timer->async_wait([sock, timer](const boost::system::error_code& e) {
+    if (e) return;
     boost::system::error_code ignored;
-    sock.close(ignored);
+    sock->close(ignored);
   });
   boost::system::error_code ec;
   std::string line;
   const std::size_t n =
-      co_await asio::async_read_until(sock, asio::dynamic_buffer(line, control_server::max_line),
+      co_await asio::async_read_until(*sock, asio::dynamic_buffer(line, control_server::max_line),
                                       '\n', asio::redirect_error(use_awaitable, ec));
   std::string reply;
   if (ec == asio::error::not_found) {
@@ -126,12 +134,12 @@ awaitable<void> session(std::shared_ptr<control_server::state> st, local::socket
     if (!req.empty() && req.back() == '\r') req.remove_suffix(1);
     reply = st->stopped ? error("the agent is stopping") : st->h(req);
   }
-  if (!reply.empty() && sock.is_open()) {
+  if (!reply.empty() && sock->is_open()) {
     reply.push_back('\n');
-    co_await asio::async_write(sock, asio::buffer(reply), asio::redirect_error(use_awaitable, ec));
+    co_await asio::async_write(*sock, asio::buffer(reply), asio::redirect_error(use_awaitable, ec));
   }
   timer->cancel();
-  sock.close(ec);
+  sock->close(ec);
 }
 
 }  // namespace
@@ -152,20 +160,19 @@ void control_server::start() {
   if (::lstat(path.c_str(), &sb) == 0) {
     if (!S_ISSOCK(sb.st_mode))
       throw std::runtime_error("control.socket " + path + ": exists and is not a socket");
-    if (answers(path))
-      throw std::runtime_error("control.socket " + path + ": another agent answers there");
+    if (in_use(path))
+      throw std::runtime_error("control.socket " + path +
+                               ": another agent answers there (or it is not ours to replace)");
     ::unlink(path.c_str());  // stale: left by an agent that was killed
   }
   boost::system::error_code ec;
   st_->acceptor.open(local(), ec);
-  // Created with no access for anyone but the owner; then exactly control.mode.
-  const mode_t old = ::umask(0077);
+  // Created with exactly control.mode (no chmod by path afterwards: no symlink race).
+  const mode_t old = ::umask(static_cast<mode_t>(~st_->mode & 0777));
   if (!ec) st_->acceptor.bind(local::endpoint(path), ec);
   ::umask(old);
   if (ec) throw std::runtime_error("control.socket " + path + ": cannot bind: " + ec.message());
   st_->bound = true;
-  if (::chmod(path.c_str(), st_->mode) != 0)
-    throw std::runtime_error("control.socket " + path + ": chmod: " + std::strerror(errno));
   st_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) throw std::runtime_error("control.socket " + path + ": cannot listen: " + ec.message());
   asio::co_spawn(st_->io, accept_loop(st_), asio::detached);

@@ -15,6 +15,11 @@ namespace wire = routing::shared_wire;
 constexpr auto tick_period = std::chrono::milliseconds(10);
 constexpr std::size_t reconcile_per_tick = 2000;
 constexpr std::size_t refresh_per_tick = 2000;
+// Bulk work (reconcile, refresh) is paced by Redis itself: it is sent only while fewer than this
+// many replies are owed, so a big table never queues seconds of commands in front of the claims
+// and moves (which would trip command_timeout on every agent at once and reconnect them all into
+// the same flood: the "reconnect storm" of tests/bench/shared_scale.py).
+constexpr std::size_t bulk_window = 2000;
 // Agent ids heard on the channel are untrusted: at most this many peers are kept (others'
 // reports are counted invalid until one of them goes quiet).
 constexpr std::size_t max_peers = 1024;
@@ -65,6 +70,8 @@ shared_store::shared_store(asio::io_context& io, config::shared cfg, std::string
   url_ = config::parse_redis_url(cfg_.redis).value_or(config::redis_url{});
   counters_->enabled = true;
   load_scratch_.reserve(wire::max_load_entries);
+  index_workers();
+  rng_.seed(static_cast<std::uint32_t>(std::hash<std::string>{}(agent_id_)));
 }
 
 shared_store::~shared_store() {
@@ -93,9 +100,10 @@ void shared_store::stop() {
 void shared_store::reconfigured(std::uint64_t ttl_ms) {
   ttl_ms_ = ttl_ms ? ttl_ms : default_ttl_ms;
   ttl_text_ = redis_ttl(ttl_ms_, cfg_);
-  // The peers' rates are by worker index, which a reload may have changed: heard again within
-  // one load_interval.
-  forget_peers();
+  // The peers' rates are by worker index, which a reload may have changed: carried over by name
+  // and applied at once (clearing them would bound on this agent's own rates until the peers
+  // report again).
+  remap_peers();
   refresh_.clear();
   refresh_at_ = 0;
   if (phase_ == phase::up) {
@@ -105,6 +113,13 @@ void shared_store::reconfigured(std::uint64_t ttl_ms) {
       reconcile_.push_back({e.hash, e.worker});
     });
   }
+}
+
+// interval x [0.8, 1.2): agents started together (a rollout) spread their refreshes instead of
+// all sending theirs in the same second.
+std::uint64_t shared_store::jittered(std::chrono::milliseconds interval) {
+  std::uniform_real_distribution<double> f(0.8, 1.2);
+  return static_cast<std::uint64_t>(static_cast<double>(interval.count()) * f(rng_));
 }
 
 std::string shared_store::key_of(int pool, std::uint64_t table_hash) const {
@@ -228,7 +243,7 @@ void shared_store::maybe_up() {
   // Changes recorded while connecting are part of the table: the reconcile sends them.
   router_.placement().clear_changes();
   last_refresh_ms_ = now_ms();
-  refresh_due_ms_ = last_refresh_ms_ + static_cast<std::uint64_t>(cfg_.refresh_interval.count());
+  refresh_due_ms_ = last_refresh_ms_ + jittered(cfg_.refresh_interval);
   load_due_ms_ = last_refresh_ms_;
 }
 
@@ -281,7 +296,7 @@ void shared_store::tick() {
       reconcile_step();
       if (now >= refresh_due_ms_) refresh();
       refresh_step();
-      if (!restored_ && !scanning_) restore_step();
+      if (!restored_ && !scanning_ && now >= restore_retry_ms_) restore_step();
       if (now >= load_due_ms_) {
         load_due_ms_ = now + static_cast<std::uint64_t>(cfg_.load_interval.count());
         publish_load(now);
@@ -348,7 +363,9 @@ void shared_store::adopt_reply(int pool, std::uint64_t table_hash, int mine,
 
 void shared_store::claim(int pool, std::uint64_t table_hash, int worker, bool reconcile) {
   auto& pl = router_.placement();
-  if (pool < 0 || static_cast<std::size_t>(pool) >= pl.pools().size()) return;
+  // Indices captured before a reload may name another worker now (or none): checked again.
+  if (pool < 0 || static_cast<std::size_t>(pool) >= pl.pools().size() || pl.pool_of(worker) != pool)
+    return;
   const std::string key = key_of(pool, table_hash);
   const std::string& name = pl.workers()[static_cast<std::size_t>(worker)].name;
   bump(reconcile ? counters_->reconciled : counters_->claims);
@@ -393,7 +410,7 @@ void shared_store::refresh() {
   const std::uint64_t now = now_ms();
   const std::uint64_t since = last_refresh_ms_;
   last_refresh_ms_ = now;
-  refresh_due_ms_ = now + static_cast<std::uint64_t>(cfg_.refresh_interval.count());
+  refresh_due_ms_ = now + jittered(cfg_.refresh_interval);
   // A refresh still being sent (a huge table, a slow Redis) goes on; the new keys join it.
   pl.table().for_each_used_since(since, [&](const routing::affinity_table::entry& e) {
     refresh_.push_back({e.hash, e.worker});
@@ -402,11 +419,11 @@ void shared_store::refresh() {
 
 void shared_store::refresh_step() {
   if (refresh_.empty()) return;
-  if (cmd_ && cmd_->pending() > max_pending) return;  // behind a slow Redis: wait
   auto& pl = router_.placement();
   auto alive = std::weak_ptr<bool>(alive_);
   std::size_t sent = 0;
-  while (refresh_at_ < refresh_.size() && sent < refresh_per_tick) {
+  while (refresh_at_ < refresh_.size() && sent < refresh_per_tick &&
+         (!cmd_ || cmd_->pending() < bulk_window)) {
     const pending_key k = refresh_[refresh_at_++];
     const int pool = pl.pool_of(k.worker);
     if (pool < 0) continue;
@@ -434,7 +451,8 @@ void shared_store::reconcile_step() {
   auto& pl = router_.placement();
   const std::uint64_t now = now_ms();
   std::size_t sent = 0;
-  while (reconcile_at_ < reconcile_.size() && sent < reconcile_per_tick) {
+  while (reconcile_at_ < reconcile_.size() && sent < reconcile_per_tick &&
+         (!cmd_ || cmd_->pending() < bulk_window)) {
     const pending_key k = reconcile_[reconcile_at_++];
     // Its worker now, not when the list was taken; gone keys are skipped.
     const auto* e = pl.table().peek(k.table_hash, now);
@@ -514,9 +532,9 @@ void shared_store::on_load(std::string_view payload, std::uint64_t now) {
   p.heard_ms = now;
   p.rps.assign(pl.workers().size(), 0.0);
   for (const auto& e : load_scratch_) {
-    const int w = pl.worker_index(e.worker);
-    if (w < 0) continue;  // a worker this agent does not have (another config): not ours to sum
-    p.rps[static_cast<std::size_t>(w)] = static_cast<double>(e.mrps) / 1000.0;
+    const auto w = worker_ix_.find(std::string(e.worker));
+    if (w == worker_ix_.end()) continue;  // not a worker of this agent's config: not ours to sum
+    p.rps[static_cast<std::size_t>(w->second)] = static_cast<double>(e.mrps) / 1000.0;
   }
 }
 
@@ -548,6 +566,30 @@ void shared_store::apply_peers(std::uint64_t now) {
   counters_->peer_rates = std::move(exported);
 }
 
+void shared_store::remap_peers() {
+  auto& pl = router_.placement();
+  for (auto& [id, p] : peers_) {
+    std::vector<double> rps(pl.workers().size(), 0.0);
+    for (std::size_t i = 0; i < p.rps.size() && i < peer_workers_.size(); ++i) {
+      const int w = pl.worker_index(peer_workers_[i]);
+      if (w >= 0) rps[static_cast<std::size_t>(w)] = p.rps[i];
+    }
+    p.rps = std::move(rps);
+  }
+  index_workers();
+  apply_peers(now_ms());
+}
+
+void shared_store::index_workers() {
+  auto& pl = router_.placement();
+  peer_workers_.clear();
+  worker_ix_.clear();
+  for (std::size_t i = 0; i < pl.workers().size(); ++i) {
+    peer_workers_.push_back(pl.workers()[i].name);
+    worker_ix_.emplace(pl.workers()[i].name, static_cast<int>(i));
+  }
+}
+
 void shared_store::forget_peers() {
   peers_.clear();
   router_.placement().set_peer_rates({}, now_ms());
@@ -574,6 +616,13 @@ void shared_store::restore_step() {
 
 void shared_store::on_scan(const redisReply* r) {
   // [cursor, [key, ...]]
+  if (r->type == REDIS_REPLY_ERROR) {
+    // -LOADING (Redis still reading its RDB), -BUSY: the same cursor again in a second.
+    bump(counters_->errors);
+    restore_retry_ms_ = now_ms() + 1000;
+    scanning_ = false;
+    return;
+  }
   if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
       r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY ||
       r->element[0]->len > 20) {
@@ -606,6 +655,10 @@ void shared_store::on_scan(const redisReply* r) {
     scanning_ = false;
     if (cursor == "0") {
       restored_ = true;
+      // The restored keys were inserted as used now; they are the other agents' to refresh (each
+      // refreshes what it uses), so this agent's next refresh starts after them. Otherwise every
+      // restart would keep every key in Redis alive for another TTL.
+      last_refresh_ms_ = now_ms();
       log_info("shared store: restored " +
                std::to_string(counters_->restored.load(std::memory_order_relaxed)) +
                " keys from Redis");
@@ -618,6 +671,12 @@ void shared_store::on_scan(const redisReply* r) {
   auto alive = std::weak_ptr<bool>(alive_);
   const bool sent = send(argv, [this, alive, items = std::move(items), next](const redisReply* m) {
     if (alive.expired() || m == nullptr) return;
+    if (m->type == REDIS_REPLY_ERROR) {  // the same cursor again in a second
+      bump(counters_->errors);
+      restore_retry_ms_ = now_ms() + 1000;
+      scanning_ = false;
+      return;
+    }
     if (m->type != REDIS_REPLY_ARRAY || m->elements != items.size()) {
       bump(counters_->invalid);
     } else {

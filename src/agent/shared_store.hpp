@@ -10,8 +10,9 @@
 //                (old -> new, or set when the key is missing) that PUBLISHes the move on
 //                <prefix>moves; every other agent adopts it. A CAS that finds a third worker
 //                adopts that one instead (another agent moved first)
-//   refresh      every refresh_interval, PEXPIRE for the keys used since the last one
-//                (affinity_table::for_each_used_since: no per-hit work), sent 2000 per tick; a
+//   refresh      every refresh_interval (x 0.8-1.2, jittered per agent), PEXPIRE for the keys
+//                used since the last one (affinity_table::for_each_used_since: no per-hit
+//                work), sent while fewer than 2000 replies are owed (as is the reconcile); a
 //                key Redis no longer has (expired, or Redis restarted empty) is claimed again.
 //                Keys live affinity_ttl + refresh_interval in Redis: a key that any agent still
 //                holds (used within affinity_ttl) is refreshed before Redis lets it go, so Redis
@@ -42,6 +43,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -113,6 +115,8 @@ class shared_store {
   void apply_peers(std::uint64_t now);
   void on_load(std::string_view payload, std::uint64_t now);
   void forget_peers();
+  void remap_peers();    // after a reload: the peers' rates to the new worker indices
+  void index_workers();  // worker_ix_, peer_workers_ from placement
   void restore_step();
   void on_scan(const redisReply* r);
   void on_message(const redisReply* r);
@@ -120,6 +124,7 @@ class shared_store {
                    shared_counters::counter& count);
   bool send(const std::vector<std::string_view>& argv, redis_link::reply_fn fn);
   std::string key_of(int pool, std::uint64_t table_hash) const;
+  std::uint64_t jittered(std::chrono::milliseconds interval);
 
   asio::io_context& io_;
   config::shared cfg_;
@@ -148,14 +153,18 @@ class shared_store {
   std::vector<pending_key> refresh_;  // keys used since the last refresh, still to PEXPIRE
   std::size_t refresh_at_ = 0;
   std::uint64_t load_due_ms_ = 0;
-  bool restored_ = false;  // the start-up restore from Redis has completed
-  bool scanning_ = false;  // a SCAN (or its MGET) is in flight
+  std::minstd_rand rng_;                // refresh jitter, seeded from the agent id
+  bool restored_ = false;               // the start-up restore from Redis has completed
+  bool scanning_ = false;               // a SCAN (or its MGET) is in flight
+  std::uint64_t restore_retry_ms_ = 0;  // after an error reply (-LOADING): not before
   std::string scan_cursor_ = "0";
   struct peer {
     std::vector<double> rps;  // by worker index (placement's index space)
     std::uint64_t heard_ms = 0;
   };
-  std::unordered_map<std::string, peer> peers_;                 // by agent id; at most max_peers
+  std::unordered_map<std::string, peer> peers_;     // by agent id; at most max_peers
+  std::vector<std::string> peer_workers_;           // the worker names peer::rps is indexed by
+  std::unordered_map<std::string, int> worker_ix_;  // worker name -> index (load reports)
   std::vector<routing::shared_wire::load_entry> load_scratch_;  // parse_load's bounded output
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // reply callbacks check it
 };

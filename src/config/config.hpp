@@ -75,7 +75,7 @@ struct shared {
   std::string password_env;                  // or: environment variable holding it
   std::chrono::milliseconds connect_timeout{1'000};
   std::chrono::milliseconds command_timeout{500};      // a slower reply counts Redis as down
-  std::chrono::milliseconds refresh_interval{10'000};  // batched TTL refresh of hit keys
+  std::chrono::milliseconds refresh_interval{60'000};  // batched TTL refresh of hit keys
   std::chrono::milliseconds reconnect_interval{1'000};
   // Every load_interval each agent publishes its request rate per worker; bounded load compares
   // the sum over the agents heard from within 3 x load_interval.

@@ -22,9 +22,10 @@ int rank(haproxy_state s) noexcept {
 }
 
 haproxy_state state_of(std::string_view label) noexcept {
-  if (label == "UP" || label == "NOLB") return haproxy_state::up;
+  if (label == "UP") return haproxy_state::up;
   if (label == "DOWN") return haproxy_state::down;
-  if (label == "DRAIN") return haproxy_state::drain;
+  // NOLB: stopping (disable-on-404, say): HAProxy sends it only persistent traffic.
+  if (label == "DRAIN" || label == "NOLB") return haproxy_state::drain;
   if (label == "MAINT") return haproxy_state::maint;
   return haproxy_state::unknown;
 }

@@ -10,8 +10,8 @@
 //
 // What the agent makes of it (load/model.hpp): MAINT = down (HAProxy sends the server nothing,
 // so its rooms move at once), DRAIN = drained (no new rooms, remembered ones move gradually, as a
-// config drain), DOWN (its health check failed) = down, UP and NOLB = no opinion (the agent's own
-// scrapes decide). Pure: no I/O.
+// config drain; so is NOLB, HAProxy's "stopping"), DOWN (its health check failed) = down, UP = no
+// opinion (the agent's own scrapes decide). Pure: no I/O.
 
 #include <cstdint>
 #include <string>
@@ -39,7 +39,7 @@ struct haproxy_parse {
 
 // Untrusted input: a malformed body is an error (nothing is applied); series of other backends
 // or servers are ignored; at most one state per server wins, by precedence MAINT > DRAIN > DOWN
-// > UP (NOLB counts as UP).
+// > UP (NOLB counts as DRAIN).
 haproxy_parse parse_haproxy_servers(std::string_view body,
                                     const std::vector<haproxy_server_ref>& refs);
 

@@ -178,13 +178,14 @@ void placement::set_load(std::shared_ptr<const load_view> view, std::uint64_t no
     double count = 0, cap = 0;
     for (std::uint16_t m : p.members) {
       if (workers_[m].returning || !usable(m)) continue;
-      count += workers_[m].count;
+      count += load_count(m);  // with the peers' part: the others compare at count + remote
       cap += capacity_of(m);
     }
     if (cap <= 0) continue;
     for (std::uint16_t m : p.members)
       if (workers_[m].returning)
-        workers_[m].count = std::max(workers_[m].count, count / cap * capacity_of(m));
+        workers_[m].count =
+            std::max(workers_[m].count, count / cap * capacity_of(m) - workers_[m].remote);
   }
   for (auto& p : pools_)
     p.evaluated_at = never;
@@ -523,6 +524,7 @@ void placement::reconfigure(std::vector<pool_spec> pools, std::vector<worker_spe
     w.count = old_rt[i].count;
     w.state = old_rt[i].state;
     w.capacity = old_rt[i].capacity;
+    w.source_drain = old_rt[i].source_drain;  // HAProxy's DRAIN holds until the next view
     w.up_since = old_rt[i].up_since;
     if (old_specs[i].pool == specs_[it->second].pool) w.over_since = old_rt[i].over_since;
   }

@@ -278,8 +278,9 @@ class placement {
   std::span<const change> changes() const noexcept { return changes_; }
   void clear_changes() noexcept { changes_.clear(); }
   std::uint64_t changes_dropped() const noexcept { return changes_dropped_; }
-  // `synapse-spoa ctl forget KEY`: moves the key's remembered worker in `pool` now, to the first
-  // worker after it in the key's ranking that takes new keys (and not back home later). Returns
+  // `synapse-spoa ctl forget KEY`: moves the key's remembered worker in `pool` now, to the
+  // highest-ranked other worker that takes new keys (its home, for a displaced key; the bound is
+  // not applied: the operator asked), and not back home later. Returns
   // the new worker, or -1: not a keyed pool, not remembered, or nowhere else to go. Counted as an
   // "operator" move and recorded for the shared store like any move.
   int move_now(int pool, std::string_view key, std::uint64_t now_ms);

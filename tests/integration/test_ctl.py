@@ -80,8 +80,10 @@ class CtlTest(unittest.TestCase):
             ("synapse_spoa_runtime_drain", frozenset({("worker", "room1")}))) == 1,
             what="the runtime drain exported")
         # Kept across a reload (the config has no drain).
+        reloads = self.stack.agent.output().count("info reloaded ")
         os.kill(self.stack.agent.pid, signal.SIGHUP)
-        time.sleep(0.5)
+        wait_for(lambda: self.stack.agent.output().count("info reloaded ") > reloads,
+                 what="the agent's reload")
         fresh = self.serve([f"!after-reload{i}:example.org" for i in range(60)])
         self.assertNotIn("room1", fresh.values())
         s = self.ctl("status")

@@ -51,6 +51,10 @@ class HaproxyViewTest(unittest.TestCase):
         return agent_metrics(self.stack).get(
             ("synapse_spoa_affinity_moves_total", frozenset({("reason", reason)})), 0.0)
 
+    def decisions_for(self, server):
+        return sum(v for (name, labels), v in agent_metrics(self.stack).items()
+                   if name == "synapse_spoa_decisions_total" and ("server", server) in labels)
+
     def serve(self, rooms):
         """{room: worker} after one request each through HAProxy."""
         out = {}
@@ -111,8 +115,12 @@ class HaproxyViewTest(unittest.TestCase):
         self.timed("set server synapse_room/room2 state maint",
                    lambda: worker_state(self.stack, "room2") == "down", "room2 down in the agent")
         self.assertEqual(self.haproxy_state("room2"), "MAINT")
+        # The agent's own answers (HAProxy would skip a MAINT server on its own anyway): no
+        # decision names room2 any more.
+        to2 = self.decisions_for("room2")
         moved = self.serve(on2)
         self.assertNotIn("room2", moved.values())
+        self.assertEqual(self.decisions_for("room2"), to2)
         wait_for(lambda: self.moves("down") - down0 >= len(on2), timeout=5,
                  what="moves counted with reason down")
         self.timed("set server synapse_room/room2 state ready",

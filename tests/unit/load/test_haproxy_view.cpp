@@ -47,7 +47,7 @@ TEST(HaproxyView, StatesByBackendAndServer) {
   EXPECT_EQ(r.states[2], haproxy_state::unknown);
   EXPECT_EQ(r.states[3], haproxy_state::unknown);  // no series
   EXPECT_EQ(parse_haproxy_servers(body("MAINT", "NOLB"), refs).states[0], haproxy_state::maint);
-  EXPECT_EQ(parse_haproxy_servers(body("MAINT", "NOLB"), refs).states[1], haproxy_state::up);
+  EXPECT_EQ(parse_haproxy_servers(body("MAINT", "NOLB"), refs).states[1], haproxy_state::drain);
   EXPECT_EQ(parse_haproxy_servers(body("DOWN", "UP"), refs).states[0], haproxy_state::down);
 }
 
