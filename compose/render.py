@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""Render every compose file that names a Synapse worker from compose/topology.yaml.
+"""Render every file that names a Synapse worker from compose/topology.yaml.
 
-    python3 compose/render.py           write the files
-    python3 compose/render.py --check   exit 1 (and name them) when a written file is stale
+    scripts/render-topology             write the files (the same as python3 compose/render.py)
+    scripts/render-topology --check     write nothing; print a unified diff of every stale file
+                                        and exit 1 (ctest `compose_topology`)
 
 Generated, each with a header saying so:
     compose/docker-compose.yml, compose/synapse/homeserver.yaml,
     compose/synapse/workers/<name>.yaml, compose/synapse-spoa.yaml,
     compose/prometheus/prometheus.yml
-haproxy/haproxy.cfg is not generated (it is shared with the demo and the integration tests);
-tests/compose/check_stack.py proves it agrees with the files written here.
+and, in haproxy/haproxy.cfg (shared by the demo, the integration tests and the stack), only the
+`server` lines of each pool backend, between `# BEGIN servers of pool P` and `# END servers of
+pool P`; everything else in that file is hand-written. tests/compose/check_stack.py proves the
+files agree, reading each as its consumer would.
 
 Python 3 standard library + PyYAML (Debian: python3-yaml).
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import difflib
 import re
 import sys
 from pathlib import Path
@@ -74,6 +78,15 @@ SPOA_SNAPSHOT = "/var/lib/synapse-spoa/affinity.msgpack"
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 
+REPO_DIR = COMPOSE_DIR.parent
+HAPROXY_CFG = REPO_DIR / "haproxy" / "haproxy.cfg"
+# HAProxy's fallback weight of one unit of the agent's weight, for the roles that may have several
+# servers in a pool: consistent hashing places `weight` points per server on its ring, so 64 keeps
+# rooms evenly spread in the fallback (HAProxy allows 1..256).
+HAPROXY_WEIGHT_UNIT = 64
+# A frozen room worker holds at most this many requests; the rest wait <= `timeout queue`.
+HAPROXY_ROOM_MAXCONN = 128
+
 
 class TopologyError(Exception):
     pass
@@ -88,6 +101,11 @@ def host_of(name: str) -> str:
 def env_addr_var(name: str) -> str:
     """haproxy.cfg's variable for a worker's HTTP address, e.g. SPOA_ROOM1_ADDR."""
     return "SPOA_" + name.upper() + "_ADDR"
+
+
+def server_of(worker: dict) -> str:
+    """The worker's HAProxy server name (and the agent's `server`): its name, everywhere."""
+    return worker["name"]
 
 
 def load_topology(path: Path) -> dict:
@@ -105,7 +123,7 @@ def validate_topology(topo: dict, source: str) -> dict:
             raise TopologyError(f"{source}: ports.{key} must be a port number")
     if len({ports["http"], ports["replication"], ports["metrics"]}) != 3:
         raise TopologyError(f"{source}: ports.http, .replication and .metrics must differ")
-    seen = set()
+    seen, local_ports = set(), {}
     count = {role: 0 for role in ROLES}
     for w in topo["workers"]:
         if not isinstance(w, dict):
@@ -123,9 +141,25 @@ def validate_topology(topo: dict, source: str) -> dict:
         weight = w.get("weight", 1)
         if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight <= 0:
             raise TopologyError(f"{source}: worker {name}: weight must be > 0")
-        unknown = set(w) - {"name", "role", "weight"}
+        if ROLES[role][3] == "many" and not 1 <= round(HAPROXY_WEIGHT_UNIT * weight) <= 256:
+            raise TopologyError(f"{source}: worker {name}: weight {weight} gives HAProxy weight "
+                                f"{round(HAPROXY_WEIGHT_UNIT * weight)}, outside 1..256")
+        unknown = set(w) - {"name", "role", "weight", "local"}
         if unknown:
             raise TopologyError(f"{source}: worker {name}: unknown keys {sorted(unknown)}")
+        local = w.get("local")
+        wanted = ("http", "metrics") if ROLES[role][0] else ("metrics",)
+        if not isinstance(local, dict) or set(local) != set(wanted):
+            raise TopologyError(f"{source}: worker {name}: needs local: {{{', '.join(f'{k}: PORT' for k in wanted)}}} "
+                                f"(its ports on 127.0.0.1 in the demo), found {local!r}")
+        for key in wanted:
+            port = local[key]
+            if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+                raise TopologyError(f"{source}: worker {name}: local.{key} must be a port number, found {port!r}")
+            if port in local_ports:
+                raise TopologyError(f"{source}: worker {name}: local.{key} {port} is also "
+                                    f"{local_ports[port]}")
+            local_ports[port] = f"{name}'s local.{key}"
         count[role] += 1
     for role, (_, _, _, how_many) in ROLES.items():
         if how_many == "one" and count[role] != 1:
@@ -255,7 +289,7 @@ def agent_config(topo: dict) -> dict:
         pool = ROLES[w["role"]][0]
         if pool:
             entry["pool"] = pool
-            entry["server"] = w["name"]
+            entry["server"] = server_of(w)
         if w.get("weight", 1) != 1:
             entry["weight"] = w["weight"]
         entry["metrics"] = metrics_url(topo, w["name"])
@@ -304,6 +338,65 @@ def prometheus_config(topo: dict) -> dict:
             },
         ],
     }
+
+
+# --- haproxy/haproxy.cfg ----------------------------------------------------------------------
+
+# The generated part of each pool backend. The text after the pool name is free; END must follow
+# BEGIN in the same backend. Everything outside these pairs is left exactly as it is.
+HAPROXY_BLOCK = re.compile(
+    r"^(?P<begin>[ \t]*# BEGIN servers of pool (?P<pool>[a-z0-9_]+)\b[^\n]*\n)"
+    r"(?P<body>.*?)"
+    r"(?P<end>^[ \t]*# END servers of pool (?P=pool)\b[^\n]*\n)",
+    re.M | re.S,
+)
+HAPROXY_MARKER = re.compile(r"^[ \t]*# (BEGIN|END) servers of pool ([a-z0-9_]+)", re.M)
+
+
+def haproxy_server_lines(topo: dict, pool: str) -> list[str]:
+    """The `server` lines of one pool's backend. The address is an environment variable whose
+    default is the worker's port on 127.0.0.1 (the demo); the integration tests set it to a free
+    port, the compose stack to the container's host name (docker-compose.yml)."""
+    lines = []
+    for w in topo["workers"]:
+        if ROLES[w["role"]][0] != pool:
+            continue
+        addr = '"${' + env_addr_var(w["name"]) + f'-127.0.0.1:{w["local"]["http"]}' + '}"'
+        line = f"    server {server_of(w)} {addr}"
+        if ROLES[w["role"]][3] == "many":
+            line += f" weight {round(HAPROXY_WEIGHT_UNIT * w.get('weight', 1))}"
+        if w["role"] == "room":
+            line += f" maxconn {HAPROXY_ROOM_MAXCONN}"
+        lines.append(line + "\n")
+    return lines
+
+
+def render_haproxy(topo: dict, text: str, source: str = "haproxy/haproxy.cfg") -> str:
+    """`text` (haproxy.cfg) with every pool's BEGIN/END block holding that pool's server lines."""
+    blocks = {}
+    for m in HAPROXY_BLOCK.finditer(text):
+        if m.group("pool") in blocks:
+            raise TopologyError(f"{source}: two `# BEGIN servers of pool {m.group('pool')}` blocks")
+        blocks[m.group("pool")] = m
+    for m in HAPROXY_MARKER.finditer(text):
+        if m.group(2) not in blocks:
+            raise TopologyError(f"{source}: `# {m.group(1)} servers of pool {m.group(2)}` "
+                                "has no matching END/BEGIN")
+    for pool, spec in POOLS.items():
+        if pool not in blocks:
+            raise TopologyError(f"{source}: backend {spec['backend']} needs the lines "
+                                f"`# BEGIN servers of pool {pool}` and `# END servers of pool {pool}`")
+        inner = text[blocks[pool].end("begin"):blocks[pool].start("end")]
+        if re.search(r"^\s*(backend|frontend|listen|defaults)\b", inner, re.M):
+            raise TopologyError(f"{source}: the block of pool {pool} spans a section boundary")
+    for pool in blocks:
+        if pool not in POOLS:
+            raise TopologyError(f"{source}: `# BEGIN servers of pool {pool}`: no such pool")
+
+    def fill(m: re.Match) -> str:
+        return m.group("begin") + "".join(haproxy_server_lines(topo, m.group("pool"))) + m.group("end")
+
+    return HAPROXY_BLOCK.sub(fill, text)
 
 
 # --- docker-compose.yml -----------------------------------------------------------------------
@@ -558,8 +651,9 @@ def dump(doc: dict, header: str) -> str:
 
 
 GENERATED = (
-    "Generated by compose/render.py from compose/topology.yaml. Do not edit: edit those and run\n"
-    "`python3 compose/render.py`; tests/compose/check_stack.py fails while this file is stale."
+    "Generated by scripts/render-topology (compose/render.py) from compose/topology.yaml. Do not\n"
+    "edit: edit those and run scripts/render-topology; ctest -L compose fails while this file is\n"
+    "stale."
 )
 
 
@@ -601,41 +695,103 @@ def render(topo: dict) -> dict[str, str]:
     return out
 
 
+# --- The demo (scripts/demo): the same workers on 127.0.0.1 ------------------------------------
+
+
+def local_workers(topo: dict) -> str:
+    """One line per worker for scripts/demo: NAME POOL|- HTTP_PORT|0 METRICS_PORT."""
+    return "".join(
+        f"{w['name']} {ROLES[w['role']][0] or '-'} {w['local'].get('http', 0)} {w['local']['metrics']}\n"
+        for w in topo["workers"])
+
+
+def local_agent_config(topo: dict, default: dict) -> dict:
+    """`default` (the output of `synapse-spoa print-default-config`) with its workers replaced by
+    the topology's on 127.0.0.1: the demo runs the embedded config on whatever workers the
+    topology lists (for the reference topology the two lists are equal; compose_stack checks)."""
+    doc = copy.deepcopy(default)
+    doc["workers"] = []
+    for w in topo["workers"]:
+        entry = {"name": w["name"]}
+        if ROLES[w["role"]][0]:
+            entry["pool"] = ROLES[w["role"]][0]
+        if w.get("weight", 1) != 1:
+            entry["weight"] = w["weight"]
+        entry["metrics"] = f"http://127.0.0.1:{w['local']['metrics']}/metrics"
+        doc["workers"].append(entry)
+    return doc
+
+
+def _label(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO_DIR))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="report stale files, write nothing")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; print the diff of every stale file and exit 1")
     parser.add_argument("--topology", type=Path, default=COMPOSE_DIR / "topology.yaml")
     parser.add_argument("--out", type=Path, default=COMPOSE_DIR, help="directory to write into")
+    parser.add_argument("--haproxy", type=Path, default=HAPROXY_CFG,
+                        help="the haproxy.cfg whose server blocks to fill")
+    parser.add_argument("--print-local", action="store_true",
+                        help="print NAME POOL|- HTTP|0 METRICS per worker (scripts/demo), write nothing")
+    parser.add_argument("--local-agent-config", metavar="DEFAULT",
+                        help="print the agent config DEFAULT (a file, - for stdin) with the "
+                        "topology's workers on 127.0.0.1 (scripts/demo), write nothing")
     args = parser.parse_args(argv)
     try:
-        files = render(load_topology(args.topology))
+        topo = load_topology(args.topology)
+        if args.print_local:
+            sys.stdout.write(local_workers(topo))
+            return 0
+        if args.local_agent_config:
+            src = sys.stdin if args.local_agent_config == "-" else open(args.local_agent_config, encoding="utf-8")
+            with src:
+                default = yaml.safe_load(src)
+            sys.stdout.write(dump(local_agent_config(topo, default),
+                                  "synapse-spoa's embedded default config with the workers of "
+                                  "compose/topology.yaml on 127.0.0.1\n(scripts/render-topology "
+                                  "--local-agent-config, for scripts/demo)."))
+            return 0
+        wanted = {args.out / rel: text for rel, text in render(topo).items()}
+        hx_text = args.haproxy.read_text(encoding="utf-8")
+        wanted[args.haproxy] = render_haproxy(topo, hx_text, _label(args.haproxy))
     except (TopologyError, OSError, yaml.YAMLError) as e:
         print(f"render: {e}", file=sys.stderr)
         return 2
     workers_dir = args.out / "synapse" / "workers"
-    expected = {args.out / rel for rel in files}
-    extra = sorted(p for p in workers_dir.glob("*.yaml") if p not in expected)
+    extra = sorted(p for p in workers_dir.glob("*.yaml") if p not in wanted)
     stale = []
-    for rel, text in files.items():
-        path = args.out / rel
+    for path, text in wanted.items():
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current == text:
             continue
-        stale.append(rel)
-        if not args.check:
+        stale.append(path)
+        if args.check:
+            label = _label(path)
+            sys.stdout.writelines(difflib.unified_diff(
+                (current or "").splitlines(keepends=True), text.splitlines(keepends=True),
+                f"a/{label}" if current is not None else "/dev/null", f"b/{label}"))
+        else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
     if args.check:
         for p in extra:
-            stale.append(f"{p.relative_to(args.out)} (no such worker in topology.yaml)")
-        if stale:
-            print("render: stale, run `python3 compose/render.py`: " + ", ".join(stale))
+            print(f"render: {_label(p)}: no such worker in compose/topology.yaml")
+        if stale or extra:
+            print(f"render: {len(stale) + len(extra)} file(s) differ from compose/topology.yaml "
+                  "(above); run scripts/render-topology", file=sys.stderr)
             return 1
         return 0
     for p in extra:
         p.unlink()  # a worker removed from the topology
-    for rel in stale:
-        print(f"render: wrote compose/{rel}")
+        print(f"render: removed {_label(p)}")
+    for path in stale:
+        print(f"render: wrote {_label(path)}")
     return 0
 
 

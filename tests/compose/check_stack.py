@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Static checks of the compose stack (ctest `compose_stack`). No container engine is needed.
 
-1. The files compose/render.py writes are up to date with compose/topology.yaml.
+1. The files scripts/render-topology (compose/render.py) writes are up to date with
+   compose/topology.yaml, haproxy/haproxy.cfg's server blocks included (ctest `compose_topology`
+   runs `scripts/render-topology --check` on its own, which prints the diff).
 2. Cross-check, reading every file as its consumer would (not trusting render.py): the worker
    names, host names and ports agree between docker-compose.yml, every Synapse worker file,
    homeserver.yaml, the agent's synapse-spoa.yaml, Prometheus's scrape config and
@@ -348,14 +350,21 @@ def host_of_main(services: dict) -> str:
 # --- Checks -----------------------------------------------------------------------------------
 
 
+def render_all(topo: dict) -> dict[str, str]:
+    """Every generated text, by repository-relative path, as scripts/render-topology writes it."""
+    texts = {f"compose/{rel}": text for rel, text in render.render(topo).items()}
+    hx = (SOURCE / "haproxy/haproxy.cfg").read_text(encoding="utf-8")
+    texts["haproxy/haproxy.cfg"] = render.render_haproxy(topo, hx)
+    return texts
+
+
 def check_rendered_up_to_date():
-    topo = render.load_topology(COMPOSE / "topology.yaml")
-    files = render.render(topo)
-    stale = [rel for rel, text in files.items() if not (COMPOSE / rel).exists()
-             or (COMPOSE / rel).read_text(encoding="utf-8") != text]
+    files = render_all(render.load_topology(COMPOSE / "topology.yaml"))
+    stale = [rel for rel, text in files.items() if not (SOURCE / rel).exists()
+             or (SOURCE / rel).read_text(encoding="utf-8") != text]
     extra = [p.name for p in (COMPOSE / "synapse/workers").glob("*.yaml")
-             if f"synapse/workers/{p.name}" not in files]
-    assert not stale and not extra, f"stale: {stale}, not in topology: {extra}; run python3 compose/render.py"
+             if f"compose/synapse/workers/{p.name}" not in files]
+    assert not stale and not extra, f"stale: {stale}, not in topology: {extra}; run scripts/render-topology"
 
 
 def check_cross_agreement():
@@ -422,17 +431,86 @@ def check_cross_check_catches_mutations():
     assert not missed, "the cross-check missed: " + "; ".join(missed)
 
 
-def check_new_room_worker_needs_only_haproxy():
-    """Adding room5 to topology.yaml and rendering leaves exactly one disagreement: the server
-    line haproxy.cfg needs (the one file render.py does not write)."""
+ROOM5 = {"name": "room5", "role": "room", "local": {"http": 8095, "metrics": 9115}}
+ROOM5_SERVER = '    server room5 "${SPOA_ROOM5_ADDR-127.0.0.1:8095}" weight 64 maxconn 128\n'
+
+
+def check_new_room_worker_is_one_line():
+    """Adding room5 to topology.yaml (one line) and rendering leaves nothing to edit by hand:
+    every file agrees, haproxy.cfg has its server line, and nothing outside the generated
+    blocks and files changed."""
     topo = render.load_topology(COMPOSE / "topology.yaml")
-    topo["workers"].insert(6, {"name": "room5", "role": "room"})
-    files = render.render(render.validate_topology(topo, "mutated topology"))
-    texts = {f"compose/{rel}": text for rel, text in files.items()}
-    texts["haproxy/haproxy.cfg"] = (SOURCE / "haproxy/haproxy.cfg").read_text(encoding="utf-8")
+    topo["workers"].insert(6, copy.deepcopy(ROOM5))
+    before = load_stack_texts(SOURCE)
+    texts = dict(before, **render_all(render.validate_topology(topo, "mutated topology")))
     errors = cross_check(texts)
-    assert errors and all("room5" in e for e in errors), errors
-    assert any("haproxy.cfg: no server room5" in e for e in errors), errors
+    assert not errors, "after adding room5 and rendering: " + "; ".join(errors)
+    hx = texts["haproxy/haproxy.cfg"]
+    assert ROOM5_SERVER in hx, "haproxy.cfg: no server line for room5"
+    # Only the room block of haproxy.cfg grew, by exactly that line.
+    assert hx.replace(ROOM5_SERVER, "", 1) == before["haproxy/haproxy.cfg"], "haproxy.cfg changed elsewhere"
+    assert "compose/synapse/workers/room5.yaml" in texts
+
+
+def check_topology_errors():
+    """A bad topology stops the render with a message naming the worker and the key; haproxy.cfg
+    without a pool's markers stops it too."""
+    good = render.load_topology(COMPOSE / "topology.yaml")
+
+    def error_of(edit) -> str:
+        topo = copy.deepcopy(good)
+        edit(topo)
+        try:
+            render.validate_topology(topo, "topology.yaml")
+            render.render_haproxy(topo, (SOURCE / "haproxy/haproxy.cfg").read_text(encoding="utf-8"))
+        except render.TopologyError as e:
+            return str(e)
+        return "(accepted)"
+
+    cases = [
+        (lambda t: t["workers"].append({"name": "room5", "role": "room"}),
+         "topology.yaml: worker room5: needs local: {http: PORT, metrics: PORT} (its ports on "
+         "127.0.0.1 in the demo), found None"),
+        (lambda t: t["workers"].append(dict(ROOM5, local={"http": 8094, "metrics": 9115})),
+         "topology.yaml: worker room5: local.http 8094 is also room4's local.http"),
+        (lambda t: t["workers"].append(dict(ROOM5, weight=5)),
+         "topology.yaml: worker room5: weight 5 gives HAProxy weight 320, outside 1..256"),
+        (lambda t: t["workers"].append(dict(ROOM5, port=1)),
+         "topology.yaml: worker room5: unknown keys ['port']"),
+    ]
+    for edit, want in cases:
+        got = error_of(edit)
+        assert got == want, f"want {want!r}, got {got!r}"
+    hx = (SOURCE / "haproxy/haproxy.cfg").read_text(encoding="utf-8")
+    for cut, want in (
+        ("    # END servers of pool media\n",
+         "haproxy/haproxy.cfg: `# BEGIN servers of pool media` has no matching END/BEGIN"),
+        ("    # BEGIN servers of pool room: written by scripts/render-topology from compose/topology.yaml\n",
+         "haproxy/haproxy.cfg: `# END servers of pool room` has no matching END/BEGIN"),
+    ):
+        assert cut in hx, f"haproxy.cfg lacks {cut!r}"
+        try:
+            render.render_haproxy(good, hx.replace(cut, ""))
+        except render.TopologyError as e:
+            assert str(e) == want, f"want {want!r}, got {str(e)!r}"
+        else:
+            raise AssertionError(f"haproxy.cfg without {cut.strip()!r} was accepted")
+
+
+def check_local_ports_match_embedded_default():
+    """scripts/demo runs the agent's embedded default config with the topology's workers on their
+    `local` ports. Where both name a worker, its pool and metrics URL must be the same (a worker
+    added to the topology only is run by the demo as an extra one)."""
+    default = yaml.safe_load((SOURCE / "src/config/default_config.yaml").read_text(encoding="utf-8"))
+    topo = render.load_topology(COMPOSE / "topology.yaml")
+    local = render.local_agent_config(topo, default)
+    ours = {w["name"]: w for w in local["workers"]}
+    bad = [f"{w['name']}: embedded {w} != topology {ours[w['name']]}"
+           for w in default["workers"] if w["name"] in ours and w != ours[w["name"]]]
+    assert not bad, "compose/topology.yaml `local` disagrees with src/config/default_config.yaml: " + "; ".join(bad)
+    extra = sorted(set(ours) - {w["name"] for w in default["workers"]})
+    print(f"    demo: the embedded default config" + (f" + {', '.join(extra)}" if extra else
+                                                     " exactly (the reference topology)"))
 
 
 def check_synapse_files():
@@ -640,7 +718,9 @@ CHECKS = [
     check_rendered_up_to_date,
     check_cross_agreement,
     check_cross_check_catches_mutations,
-    check_new_room_worker_needs_only_haproxy,
+    check_new_room_worker_is_one_line,
+    check_topology_errors,
+    check_local_ports_match_embedded_default,
     check_synapse_files,
     check_homeserver_template_renders,
     check_dockerfile,
