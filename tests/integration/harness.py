@@ -24,22 +24,18 @@ SIM = BUILD / "tests" / "support" / "spoa-sim-workers"
 HAPROXY = os.environ.get("SPOA_HAPROXY", "haproxy")
 REDIS = os.environ.get("SPOA_REDIS") or shutil.which("redis-server") or "/usr/bin/redis-server"
 
-# The reference topology: (worker, pool or None for workers with no inbound HTTP).
-REFERENCE_WORKERS = [
-    ("main", "main"),
-    ("client_sync1", "client_sync"),
-    ("room1", "room"),
-    ("room2", "room"),
-    ("room3", "room"),
-    ("room4", "room"),
-    ("federation_reader1", "federation_reader"),
-    ("media1", "media"),
-    ("tasks1", None),
-    ("federation_sender1", None),
-    ("federation_sender2", None),
-    ("federation_sender3", None),
-    ("federation_sender4", None),
-]
+
+def _reference_workers():
+    """The reference topology, [(worker, pool or None for workers with no inbound HTTP)], read
+    from compose/topology.yaml: the source of haproxy/haproxy.cfg's server lines, so the
+    harness starts a simulated worker behind every server HAProxy checks."""
+    sys.path.insert(0, str(SOURCE / "compose"))
+    import render  # compose/render.py
+    topo = render.load_topology(SOURCE / "compose" / "topology.yaml")
+    return [(w["name"], render.ROLES[w["role"]][0]) for w in topo["workers"]]
+
+
+REFERENCE_WORKERS = _reference_workers()
 
 POOLS = """pools:
   main:              {backend: synapse_main,              balance: least_loaded}
