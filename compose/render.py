@@ -73,6 +73,7 @@ AGENT_SPOP_PORT = 12345
 AGENT_METRICS_PORT = 9464
 HAPROXY_HTTP_PORT = 8008
 HAPROXY_STATS_PORT = 8405
+DOCKER_DNS = "127.0.0.11:53"  # the embedded DNS server of every container on a user network
 METRICS_PATH = "/_synapse/metrics"
 SPOA_SNAPSHOT = "/var/lib/synapse-spoa/affinity.msgpack"
 
@@ -542,12 +543,16 @@ def compose_file(topo: dict) -> dict:
         "SPOA_HAPROXY_STATS": f":{HAPROXY_STATS_PORT}",
         "SPOA_HAPROXY_DIR": "/usr/local/etc/haproxy",
         "SPOA_AGENT_ADDR": f"synapse-spoa:{AGENT_SPOP_PORT}",
+        # Docker's embedded DNS: server host names are resolved again at run time, so a container
+        # recreated with a new IP keeps being routed (haproxy.cfg's `resolvers docker`).
+        "SPOA_HAPROXY_RESOLVER": DOCKER_DNS,
     }
     haproxy_deps = {"synapse-spoa": {"condition": "service_healthy"}}
     for w in topo["workers"]:
         if ROLES[w["role"]][0]:
             haproxy_env[env_addr_var(w["name"])] = f"{host_of(w['name'])}:{ports['http']}"
-            # HAProxy resolves server addresses once, at start: every host must exist by then.
+            # Not needed for addresses (`init-addr ...,none` + the resolver): HAProxy starts taking
+            # traffic once every worker it routes to has passed its healthcheck.
             haproxy_deps[host_of(w["name"])] = {"condition": "service_healthy"}
     services["haproxy"] = {
         "image": IMAGES["haproxy"],

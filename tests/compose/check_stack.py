@@ -650,9 +650,39 @@ def check_docker_compose_config():
         assert r.returncode != 0 and "compose/.env" in r.stderr, f"config without secrets was accepted: {r.stderr}"
 
 
-def check_haproxy_config():
-    exe = shutil.which("haproxy")
-    assert exe, "haproxy is not installed"
+def check_haproxy_resolvers():
+    """Containers that come back with a new IP keep being routed: the compose environment turns
+    on haproxy.cfg's `resolvers docker` (Docker's DNS) and every server (the workers' and the
+    agent's) takes `resolvers docker init-addr last,libc,none`. tests/compose/test_resolvers.py
+    shows it working with a DNS server of its own; this checks the files say so."""
+    compose = yaml.safe_load((COMPOSE / "docker-compose.yml").read_text(encoding="utf-8"))
+    hx_env = compose["services"]["haproxy"]["environment"]
+    assert hx_env.get("SPOA_HAPROXY_RESOLVER") == "127.0.0.11:53", \
+        f"docker-compose.yml: haproxy's SPOA_HAPROXY_RESOLVER is {hx_env.get('SPOA_HAPROXY_RESOLVER')!r}"
+    text = (SOURCE / "haproxy/haproxy.cfg").read_text(encoding="utf-8")
+    # Each block that only the resolver variable enables: the section, and one default-server line
+    # in each `defaults` that the servers' backends inherit from.
+    blocks = re.findall(r"^\.if defined\(SPOA_HAPROXY_RESOLVER\)\n(.*?)^\.endif", text, re.M | re.S)
+    assert any(re.search(r"^resolvers docker\n(?:    .*\n)*?    nameserver \S+ \"\$\{SPOA_HAPROXY_RESOLVER-",
+                         b, re.M) for b in blocks), "haproxy.cfg: no `resolvers docker` on ${SPOA_HAPROXY_RESOLVER}"
+    want = "default-server resolvers docker init-addr last,libc,none"
+    sections, current = {}, None
+    for line in text.splitlines():
+        if line and not line[0].isspace() and not line.startswith(("#", ".")):
+            current = line.split("#")[0].strip()
+        elif want in line:
+            sections.setdefault(current, 0)
+            sections[current] += 1
+    assert sections == {"defaults synapse": 1, "defaults": 1}, \
+        f"haproxy.cfg: `{want}` in {sections}, want once in `defaults synapse` and the agent's `defaults`"
+    assert sum(want in b for b in blocks) == 2, f"haproxy.cfg: `{want}` outside the .if blocks"
+    backends = re.findall(r"^backend (\S+)(?: from (\S+))?", text, re.M)
+    pools = {b for b, parent in backends if b.startswith("synapse_")}
+    assert pools and all(parent == "synapse" for b, parent in backends if b in pools), backends
+
+
+def _haproxy_check_compose(exe: str) -> str:
+    """`EXE -c` on haproxy.cfg with the compose environment; returns how it was run."""
     compose = yaml.safe_load((COMPOSE / "docker-compose.yml").read_text(encoding="utf-8"))
     hx_env = {k: str(v) for k, v in compose["services"]["haproxy"]["environment"].items()}
     hosts = sorted(set(compose["services"]))
@@ -665,7 +695,7 @@ def check_haproxy_config():
         script = (
             'mount -t tmpfs tmpfs /usr/local/etc && mkdir /usr/local/etc/haproxy && '
             'mount --bind "$1" /usr/local/etc/haproxy && mount --bind "$2" /etc/hosts && '
-            'exec "$3" -c -f /usr/local/etc/haproxy/haproxy.cfg'
+            'exec "$3" -c -dW -f /usr/local/etc/haproxy/haproxy.cfg'
         )
         r = None
         if shutil.which("unshare") and os.geteuid() == 0:
@@ -679,10 +709,30 @@ def check_haproxy_config():
             env.update({k: re.sub(r"^[a-z0-9-]+:", "127.0.0.1:", v) for k, v in hx_env.items()
                         if k.endswith("_ADDR")})
             env["SPOA_HAPROXY_DIR"] = str(SOURCE / "haproxy")
-            r = _run([exe, "-c", "-f", str(SOURCE / "haproxy/haproxy.cfg")], env=env)
+            r = _run([exe, "-c", "-dW", "-f", str(SOURCE / "haproxy/haproxy.cfg")], env=env)
             how = "fallback: compose ports on 127.0.0.1"
-        assert r.returncode == 0, f"haproxy -c ({how}) failed:\n{r.stdout}{r.stderr}"
-        print(f"    haproxy -c: {how}")
+        out = r.stdout + r.stderr
+        assert r.returncode == 0, f"{exe} -c ({how}) failed:\n{out}"
+        # 3.2 reports a name it starts without an address as a NOTICE, which -dW lets pass.
+        assert "[WARNING]" not in out and "could not resolve" not in out, f"{exe} -c ({how}) warns:\n{out}"
+        return how
+
+
+def check_haproxy_config():
+    exe = shutil.which("haproxy") or shutil.which("/usr/sbin/haproxy")
+    assert exe, "haproxy is not installed"
+    version = _run([exe, "-v"]).stdout.split("\n")[0]
+    print(f"    haproxy -c ({version}): {_haproxy_check_compose(exe)}")
+
+
+def check_haproxy32_config():
+    """The stack runs haproxy:3.2: the same check with 3.2 from the sid chroot (scripts/haproxy3)."""
+    exe = str(SOURCE / "scripts/haproxy3")
+    r = _run([exe, "-v"])
+    if r.returncode != 0:
+        raise Skip(f"no HAProxy 3.2 here: {r.stderr.strip()[:200]}")
+    version = r.stdout.split("\n")[0]
+    print(f"    haproxy -c ({version}): {_haproxy_check_compose(exe)}")
 
 
 def check_promtool():
@@ -726,7 +776,9 @@ CHECKS = [
     check_dockerfile,
     check_env_example_documents_every_variable,
     check_docker_compose_config,
+    check_haproxy_resolvers,
     check_haproxy_config,
+    check_haproxy32_config,
     check_promtool,
     check_agent_config,
 ]
