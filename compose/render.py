@@ -778,9 +778,10 @@ def main(argv: list[str]) -> int:
         stale.append(path)
         if args.check:
             label = _label(path)
+            a, b = ("a/", "b/") if not label.startswith("/") else ("", "")
             sys.stdout.writelines(difflib.unified_diff(
                 (current or "").splitlines(keepends=True), text.splitlines(keepends=True),
-                f"a/{label}" if current is not None else "/dev/null", f"b/{label}"))
+                f"{a}{label}" if current is not None else "/dev/null", f"{b}{label} (rendered)"))
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
