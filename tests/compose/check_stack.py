@@ -372,8 +372,29 @@ def check_cross_agreement():
     assert not errors, "\n    ".join(["the stack's files disagree:"] + errors)
 
 
+def new_room(topo: dict) -> dict:
+    """A room worker the topology does not have yet, on free local ports (the self-tests add it,
+    so they keep working after a real room worker is added)."""
+    names = {w["name"] for w in topo["workers"]}
+    used = {p for w in topo["workers"] for p in w["local"].values()}
+    n = len(render.workers_of(topo, "room")) + 1
+    while f"room{n}" in names:
+        n += 1
+    http = max(w["local"].get("http", 0) for w in topo["workers"]) + 1
+    metrics = max(w["local"]["metrics"] for w in topo["workers"]) + 1
+    while http in used or metrics in used or http == metrics:
+        http, metrics = http + 1, metrics + 1
+    return {"name": f"room{n}", "role": "room", "local": {"http": http, "metrics": metrics}}
+
+
 def _mutations(texts: dict[str, str]):
-    """(description, mutated copy, text every error list must mention)."""
+    """(description, mutated copy, text every error list must mention). The workers it breaks are
+    picked by role from the committed topology."""
+    topo = render.load_topology(COMPOSE / "topology.yaml")
+    rooms = render.workers_of(topo, "room")
+    first, last, new = rooms[0], rooms[-1], new_room(topo)["name"]
+    tasks, media = render.one_of(topo, "tasks"), render.one_of(topo, "media")
+    sender = render.workers_of(topo, "federation_sender")[-1]
 
     def yaml_edit(rel, fn):
         t = copy.deepcopy(texts)
@@ -382,43 +403,42 @@ def _mutations(texts: dict[str, str]):
         t[rel] = yaml.safe_dump(doc, sort_keys=False)
         return t
 
-    yield "room5 only in synapse-spoa.yaml", yaml_edit(
+    yield f"{new} only in synapse-spoa.yaml", yaml_edit(
         "compose/synapse-spoa.yaml",
-        lambda d: d["workers"].append({"name": "room5", "pool": "room", "metrics": "http://synapse-room5:9000/_synapse/metrics"}),
-    ), "room5"
+        lambda d: d["workers"].append({"name": new, "pool": "room", "metrics": f"http://{render.host_of(new)}:9000/_synapse/metrics"}),
+    ), new
     t = copy.deepcopy(texts)
-    t["compose/synapse/workers/room5.yaml"] = t["compose/synapse/workers/room4.yaml"].replace("room4", "room5")
-    yield "room5 only as a Synapse worker file", t, "room5"
+    t[f"compose/synapse/workers/{new}.yaml"] = t[f"compose/synapse/workers/{last}.yaml"].replace(last, new)
+    yield f"{new} only as a Synapse worker file", t, new
     t = copy.deepcopy(texts)
-    t["haproxy/haproxy.cfg"] = t["haproxy/haproxy.cfg"].replace(
-        '    server room4 "${SPOA_ROOM4_ADDR-127.0.0.1:8094}" weight 64 maxconn 128\n',
-        '    server room4 "${SPOA_ROOM4_ADDR-127.0.0.1:8094}" weight 64 maxconn 128\n'
-        '    server room5 "${SPOA_ROOM5_ADDR-127.0.0.1:8095}" weight 64 maxconn 128\n',
-    )
-    assert t["haproxy/haproxy.cfg"] != texts["haproxy/haproxy.cfg"], "haproxy.cfg has no room4 line to copy"
-    yield "room5 only in haproxy.cfg", t, "room5"
-    yield "room4 missing from prometheus.yml", yaml_edit(
+    m = re.search(rf"^    server {last} .*\n", t["haproxy/haproxy.cfg"], re.M)
+    assert m, f"haproxy.cfg has no {last} line to copy"
+    copied = m.group(0).replace(last, new).replace(render.env_addr_var(last), render.env_addr_var(new))
+    t["haproxy/haproxy.cfg"] = t["haproxy/haproxy.cfg"].replace(m.group(0), m.group(0) + copied)
+    yield f"{new} only in haproxy.cfg", t, new
+    yield f"{last} missing from prometheus.yml", yaml_edit(
         "compose/prometheus/prometheus.yml",
         lambda d: d["scrape_configs"][0]["static_configs"].pop(
-            next(i for i, sc in enumerate(d["scrape_configs"][0]["static_configs"]) if sc["labels"]["worker"] == "room4")),
-    ), "room4"
-    yield "room2's metrics port changed in its worker file", yaml_edit(
-        "compose/synapse/workers/room2.yaml",
+            next(i for i, sc in enumerate(d["scrape_configs"][0]["static_configs"]) if sc["labels"]["worker"] == last)),
+    ), last
+    yield f"{first}'s metrics port changed in its worker file", yaml_edit(
+        f"compose/synapse/workers/{first}.yaml",
         lambda d: next(lst for lst in d["worker_listeners"] if lst["type"] == "metrics").update(port=9999),
-    ), "room2"
-    yield "tasks1's replication port changed in instance_map", yaml_edit(
-        "compose/synapse/homeserver.yaml", lambda d: d["instance_map"]["tasks1"].update(port=9094)
-    ), "tasks1"
-    yield "HAProxy pointed at the wrong host for media1", yaml_edit(
+    ), first
+    yield f"{tasks}'s replication port changed in instance_map", yaml_edit(
+        "compose/synapse/homeserver.yaml", lambda d: d["instance_map"][tasks].update(port=9094)
+    ), tasks
+    yield f"HAProxy pointed at the wrong host for {media}", yaml_edit(
         "compose/docker-compose.yml",
-        lambda d: d["services"]["haproxy"]["environment"].update(SPOA_MEDIA1_ADDR="synapse-room1:8008"),
-    ), "media1"
+        lambda d: d["services"]["haproxy"]["environment"].update(
+            {render.env_addr_var(media): f"{render.host_of(first)}:8008"}),
+    ), media
     yield "a stream writer outside instance_map", yaml_edit(
-        "compose/synapse/homeserver.yaml", lambda d: d["stream_writers"].update(typing=["room1"])
-    ), "room1"
-    yield "federation_sender4 has no compose service", yaml_edit(
-        "compose/docker-compose.yml", lambda d: d["services"].pop("synapse-federation-sender4")
-    ), "federation_sender4"
+        "compose/synapse/homeserver.yaml", lambda d: d["stream_writers"].update(typing=[first])
+    ), first
+    yield f"{sender} has no compose service", yaml_edit(
+        "compose/docker-compose.yml", lambda d: d["services"].pop(render.host_of(sender))
+    ), sender
 
 
 def check_cross_check_catches_mutations():
@@ -431,31 +451,35 @@ def check_cross_check_catches_mutations():
     assert not missed, "the cross-check missed: " + "; ".join(missed)
 
 
-ROOM5 = {"name": "room5", "role": "room", "local": {"http": 8095, "metrics": 9115}}
-ROOM5_SERVER = '    server room5 "${SPOA_ROOM5_ADDR-127.0.0.1:8095}" weight 64 maxconn 128\n'
-
-
 def check_new_room_worker_is_one_line():
-    """Adding room5 to topology.yaml (one line) and rendering leaves nothing to edit by hand:
-    every file agrees, haproxy.cfg has its server line, and nothing outside the generated
+    """Adding a room worker to topology.yaml (one line) and rendering leaves nothing to edit by
+    hand: every file agrees, haproxy.cfg has its server line, and nothing outside the generated
     blocks and files changed."""
     topo = render.load_topology(COMPOSE / "topology.yaml")
-    topo["workers"].insert(6, copy.deepcopy(ROOM5))
+    new = new_room(topo)
+    name, port = new["name"], new["local"]["http"]
+    server = f'    server {name} "${{{render.env_addr_var(name)}-127.0.0.1:{port}}}" weight 64 maxconn 128\n'
+    last = max(i for i, w in enumerate(topo["workers"]) if w["role"] == "room")
+    topo["workers"].insert(last + 1, new)
     before = load_stack_texts(SOURCE)
     texts = dict(before, **render_all(render.validate_topology(topo, "mutated topology")))
     errors = cross_check(texts)
-    assert not errors, "after adding room5 and rendering: " + "; ".join(errors)
+    assert not errors, f"after adding {name} and rendering: " + "; ".join(errors)
     hx = texts["haproxy/haproxy.cfg"]
-    assert ROOM5_SERVER in hx, "haproxy.cfg: no server line for room5"
+    assert server in hx, f"haproxy.cfg: no server line {server.strip()!r}"
     # Only the room block of haproxy.cfg grew, by exactly that line.
-    assert hx.replace(ROOM5_SERVER, "", 1) == before["haproxy/haproxy.cfg"], "haproxy.cfg changed elsewhere"
-    assert "compose/synapse/workers/room5.yaml" in texts
+    assert hx.replace(server, "", 1) == before["haproxy/haproxy.cfg"], "haproxy.cfg changed elsewhere"
+    assert f"compose/synapse/workers/{name}.yaml" in texts
+    print(f"    {name}: one topology line, {sum(texts[r] != before.get(r) for r in texts)} files rendered")
 
 
 def check_topology_errors():
     """A bad topology stops the render with a message naming the worker and the key; haproxy.cfg
     without a pool's markers stops it too."""
     good = render.load_topology(COMPOSE / "topology.yaml")
+    new = new_room(good)
+    name = new["name"]
+    other = next(w for w in good["workers"] if "http" in w["local"])
 
     def error_of(edit) -> str:
         topo = copy.deepcopy(good)
@@ -468,15 +492,16 @@ def check_topology_errors():
         return "(accepted)"
 
     cases = [
-        (lambda t: t["workers"].append({"name": "room5", "role": "room"}),
-         "topology.yaml: worker room5: needs local: {http: PORT, metrics: PORT} (its ports on "
+        (lambda t: t["workers"].append({"name": name, "role": "room"}),
+         f"topology.yaml: worker {name}: needs local: {{http: PORT, metrics: PORT}} (its ports on "
          "127.0.0.1 in the demo), found None"),
-        (lambda t: t["workers"].append(dict(ROOM5, local={"http": 8094, "metrics": 9115})),
-         "topology.yaml: worker room5: local.http 8094 is also room4's local.http"),
-        (lambda t: t["workers"].append(dict(ROOM5, weight=5)),
-         "topology.yaml: worker room5: weight 5 gives HAProxy weight 320, outside 1..256"),
-        (lambda t: t["workers"].append(dict(ROOM5, port=1)),
-         "topology.yaml: worker room5: unknown keys ['port']"),
+        (lambda t: t["workers"].append(dict(new, local=dict(new["local"], http=other["local"]["http"]))),
+         f"topology.yaml: worker {name}: local.http {other['local']['http']} is also "
+         f"{other['name']}'s local.http"),
+        (lambda t: t["workers"].append(dict(new, weight=5)),
+         f"topology.yaml: worker {name}: weight 5 gives HAProxy weight 320, outside 1..256"),
+        (lambda t: t["workers"].append(dict(new, port=1)),
+         f"topology.yaml: worker {name}: unknown keys ['port']"),
     ]
     for edit, want in cases:
         got = error_of(edit)
