@@ -240,12 +240,10 @@ class ResolversTest(unittest.TestCase):
         self.assertEqual(check.returncode, 0, out)
         self.assertEqual(len(unresolved), len(serving) + 1, out)  # every server + the agent's
         self.assertEqual(other, [])
-        # A second file adds only the runtime API socket (the stats CSV has no server address).
+        # The runtime API (haproxy.cfg's optional socket): the stats CSV has no server address.
         self.sock_path = Path(self.tmp.name) / "admin.sock"
-        extra = Path(self.tmp.name) / "admin.cfg"
-        extra.write_text(f"global\n    stats socket {self.sock_path} level admin\n")
-        self.haproxy = Proc("haproxy", [HAPROXY, "-db", "-f", str(cfg), "-f", str(extra)],
-                            self.tmp.name, env=env)
+        env["SPOA_HAPROXY_RUNTIME"] = str(self.sock_path)
+        self.haproxy = Proc("haproxy", [HAPROXY, "-db", "-f", str(cfg)], self.tmp.name, env=env)
         wait_for(lambda: port_open(self.stats_port), what="HAProxy")
         self.serving, self.ports = serving, ports
 
