@@ -2,7 +2,9 @@
 //
 //   spoa-loadgen --agent 127.0.0.1:12345 [--agent-pid PID] [--connections 8] [--pipeline 20]
 //                [--duration 5] [--warmup 1] [--pin-cpu N] [--seed 1] [--max-frame-size 16380]
-//                [--rooms 10000]
+//                [--rooms 10000] [--rate 0] [--room-dist skew|fill|churn] [--fill-first 0]
+//                [--hot-rooms 1000] [--hot-share 0.9] [--new-share 0.01] [--new-base N]
+//                [--messages 0]
 //
 // Each connection says HAPROXY-HELLO (version 2.0, pipelining only), then keeps up to
 // --pipeline NOTIFYs in flight (HAProxy 2.6's max-waiting-frames default is 20): every ACK that
@@ -13,6 +15,15 @@
 //
 // Reports messages/s, ACK latency p50/p99/p99.9, and — with --agent-pid — the agent's CPU time
 // (utime + stime of /proc/PID/stat, all threads) over the measured window, per message.
+// --rate R caps each connection at R NOTIFYs per second (0 = as fast as the agent answers);
+// --messages N ends the run once N NOTIFYs were sent and answered (0 = run for --duration).
+// --room-dist picks the room of room-keyed requests (the default `skew` is the pre-encoded mix
+// above; the other two encode every NOTIFY when it is sent, for the shared store's scale
+// benchmark, tests/bench/shared_scale.py):
+//   fill   every message is a room send to the next room, (fill-first + n) % rooms, n = 0, 1, ...
+//   churn  the request mix, its rooms drawn: new-share of them a room never requested before
+//          (rooms + new-base + n), hot-share uniform over the hot-rooms first rooms, the rest
+//          uniform over all `rooms` (the cold tail)
 // Exit status: 0 if messages were ACKed and no protocol error was seen, 1 otherwise, 2 on bad
 // arguments. It is a benchmark tool, not a conformance suite: "protocol error" means anything a
 // correct agent would not do (bad frame, unmatched stream-id, DISCONNECT with a non-zero status,
@@ -38,6 +49,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
+#include <random>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -65,6 +78,14 @@ struct options {
   std::uint64_t seed = 1;
   std::uint32_t max_frame_size = 16380;
   int rooms = 10'000;
+  double rate = 0;             // NOTIFYs per second per connection; 0 = unlimited
+  std::uint64_t messages = 0;  // NOTIFYs to send in all; 0 = until --duration
+  std::string room_dist = "skew";
+  long long fill_first = 0;
+  int hot_rooms = 1000;
+  double hot_share = 0.9;
+  double new_share = 0.01;
+  long long new_base = -1;  // -1 = seed * 10,000,000
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -72,7 +93,9 @@ struct options {
                "spoa-loadgen: %s\n"
                "usage: spoa-loadgen --agent IP:PORT [--agent-pid PID] [--connections N]\n"
                "         [--pipeline N] [--duration S] [--warmup S] [--pin-cpu CPU] [--seed N]\n"
-               "         [--max-frame-size N] [--rooms N]\n",
+               "         [--max-frame-size N] [--rooms N] [--rate MSGS_PER_S_PER_CONN]\n"
+               "         [--room-dist skew|fill|churn] [--fill-first N] [--hot-rooms N]\n"
+               "         [--hot-share F] [--new-share F] [--new-base N] [--messages N]\n",
                why.c_str());
   std::exit(2);
 }
@@ -119,6 +142,25 @@ options parse_args(int argc, char** argv) {
       o.max_frame_size = static_cast<std::uint32_t>(number(256, 1 << 24));
     } else if (a == "--rooms") {
       o.rooms = static_cast<int>(number(1, 1e8));
+    } else if (a == "--rate") {
+      o.rate = number(0, 1e9);
+    } else if (a == "--messages") {
+      o.messages = static_cast<std::uint64_t>(number(0, 1e15));
+    } else if (a == "--room-dist") {
+      o.room_dist = value();
+      if (o.room_dist != "skew" && o.room_dist != "fill" && o.room_dist != "churn") {
+        usage("--room-dist: skew, fill or churn, not '" + o.room_dist + "'");
+      }
+    } else if (a == "--fill-first") {
+      o.fill_first = static_cast<long long>(number(0, 1e12));
+    } else if (a == "--hot-rooms") {
+      o.hot_rooms = static_cast<int>(number(1, 1e8));
+    } else if (a == "--hot-share") {
+      o.hot_share = number(0, 1);
+    } else if (a == "--new-share") {
+      o.new_share = number(0, 1);
+    } else if (a == "--new-base") {
+      o.new_base = static_cast<long long>(number(0, 1e15));
     } else if (a == "-h" || a == "--help") {
       usage("help");
     } else {
@@ -126,6 +168,8 @@ options parse_args(int argc, char** argv) {
     }
   }
   if (o.port == 0) usage("--agent is required");
+  if (o.hot_share + o.new_share > 1) usage("--hot-share + --new-share must be at most 1");
+  if (o.new_base < 0) o.new_base = static_cast<long long>(o.seed) * 10'000'000;
   return o;
 }
 
@@ -160,35 +204,38 @@ double self_cpu_seconds() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-// The NOTIFY payloads (one `route` message each), encoded once up front so the generator spends
-// its time on I/O, not on encoding.
+// One NOTIFY payload: a `route` message with the request's six arguments.
+std::string encode_payload(const spoa::bench::mix_request& r) {
+  static const char src[4] = {127, 0, 0, 1};
+  auto str_or_null = [](const std::string& s) {
+    return s.empty() ? typed_value::make_null() : typed_value::make_string(s);
+  };
+  const arg args[] = {
+      {"method", typed_value::make_string(r.method)},
+      {"path", typed_value::make_string(r.path)},
+      {"query", str_or_null(r.query)},
+      {"user", str_or_null(r.user)},
+      {"origin", str_or_null(r.origin)},
+      {"src", typed_value::make_ipv4(std::string_view(src, 4))},
+  };
+  const notify_message msg{"route", args};
+  std::string frame;
+  encode_notify(frame, 0, 0, std::span<const notify_message>(&msg, 1));
+  // Keep the payload only: decode our own frame to find where it starts.
+  const auto f = decode_frame(as_bytes(frame), 1u << 24);
+  return {reinterpret_cast<const char*>(f.frame.payload.data()), f.frame.payload.size()};
+}
+
+// The NOTIFY payloads of --room-dist skew, encoded once up front so the generator spends its
+// time on I/O, not on encoding.
 std::vector<std::string> make_payloads(const options& o) {
-  spoa::bench::request_mix mix(o.seed, {o.rooms, 5000, 200});
   std::vector<std::string> payloads;
+  if (o.room_dist != "skew") return payloads;
+  spoa::bench::request_mix mix(o.seed, {o.rooms, 5000, 200});
   constexpr std::size_t n = 1 << 16;
   payloads.reserve(n);
-  static const char src[4] = {127, 0, 0, 1};
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto r = mix.next();
-    auto str_or_null = [](const std::string& s) {
-      return s.empty() ? typed_value::make_null() : typed_value::make_string(s);
-    };
-    const arg args[] = {
-        {"method", typed_value::make_string(r.method)},
-        {"path", typed_value::make_string(r.path)},
-        {"query", str_or_null(r.query)},
-        {"user", str_or_null(r.user)},
-        {"origin", str_or_null(r.origin)},
-        {"src", typed_value::make_ipv4(std::string_view(src, 4))},
-    };
-    const notify_message msg{"route", args};
-    std::string frame;
-    encode_notify(frame, 0, 0, std::span<const notify_message>(&msg, 1));
-    // Keep the payload only: decode our own frame to find where it starts.
-    const auto f = decode_frame(as_bytes(frame), 1u << 24);
-    payloads.emplace_back(reinterpret_cast<const char*>(f.frame.payload.data()),
-                          f.frame.payload.size());
-  }
+  for (std::size_t i = 0; i < n; ++i)
+    payloads.push_back(encode_payload(mix.next()));
   return payloads;
 }
 
@@ -215,6 +262,8 @@ struct conn {
   std::uint32_t frame_size = 0;
   std::uint64_t next_sid = 1;
   int in_flight = 0;
+  std::uint64_t sent = 0;        // NOTIFYs sent, for --rate
+  std::uint64_t running_ns = 0;  // when AGENT-HELLO arrived, for --rate
   // in-flight NOTIFYs: stream-id and send time, slot = sid % slots.size()
   std::vector<std::uint64_t> slot_sid;
   std::vector<std::uint64_t> slot_sent;
@@ -222,7 +271,16 @@ struct conn {
 
 class generator {
  public:
-  generator(options o) : o_(std::move(o)), payloads_(make_payloads(o_)) {}
+  generator(options o)
+      : o_(std::move(o)), payloads_(make_payloads(o_)), room_rng_(o_.seed ^ 0x5eedu) {
+    if (o_.room_dist == "churn") {
+      spoa::bench::mix_options mo{o_.rooms, 5000, 200};
+      mo.pick_room = [this] { return churn_room(); };
+      live_mix_ = std::make_unique<spoa::bench::request_mix>(o_.seed, mo);
+    } else if (o_.room_dist == "fill") {
+      live_mix_ = std::make_unique<spoa::bench::request_mix>(o_.seed);  // its users only
+    }
+  }
 
   int run();
 
@@ -240,8 +298,39 @@ class generator {
     }
     c.state = conn::st::closed;
   }
+  int churn_room() {
+    const double u = std::uniform_real_distribution<double>(0.0, 1.0)(room_rng_);
+    if (u < o_.new_share) {
+      return static_cast<int>((o_.rooms + o_.new_base + static_cast<long long>(new_rooms_++)) %
+                              2'000'000'000);
+    }
+    const int n = u < o_.new_share + o_.hot_share ? std::min(o_.hot_rooms, o_.rooms) : o_.rooms;
+    return static_cast<int>(room_rng_() % static_cast<std::uint64_t>(n));
+  }
+  // The next NOTIFY's payload: pre-encoded (skew) or encoded now (fill, churn).
+  const std::string& next_payload() {
+    if (!live_mix_) return payloads_[next_payload_++ & (payloads_.size() - 1)];
+    if (o_.room_dist == "fill") {
+      spoa::bench::mix_request r;
+      const long long room = (o_.fill_first + static_cast<long long>(next_payload_++)) % o_.rooms;
+      r.method = "PUT";
+      r.path = "/_matrix/client/v3/rooms/" +
+               spoa::bench::request_mix::room_id(static_cast<int>(room), 0) +
+               "/send/m.room.message/m" + std::to_string(next_payload_);
+      r.user = live_mix_->next().user;
+      scratch_ = encode_payload(r);
+    } else {
+      scratch_ = encode_payload(live_mix_->next());
+    }
+    return scratch_;
+  }
+  bool rate_allows(const conn& c, std::uint64_t now) const {
+    if (o_.rate <= 0) return true;
+    const double budget = o_.rate * static_cast<double>(now - c.running_ns) / 1e9 + 1;
+    return static_cast<double>(c.sent) < budget;
+  }
   void queue_notify(conn& c) {
-    const std::string& p = payloads_[next_payload_++ & (payloads_.size() - 1)];
+    const std::string& p = next_payload();
     const std::uint64_t sid = c.next_sid++;
     // HAProxy 2.6: stream-id = the stream's unique id, frame-id = 1 for its first NOTIFY
     const std::size_t start = begin_frame(c.out, frame_type::notify, sid, 1);
@@ -251,11 +340,14 @@ class generator {
     c.slot_sid[slot] = sid;
     c.slot_sent[slot] = now_ns();
     ++c.in_flight;
+    ++c.sent;
     ++stats_.sent;
   }
   void refill(conn& c) {
     if (c.state != conn::st::running) return;
-    while (c.in_flight < o_.pipeline)
+    const std::uint64_t now = o_.rate > 0 ? now_ns() : 0;
+    while (c.in_flight < o_.pipeline && rate_allows(c, now) &&
+           (o_.messages == 0 || stats_.sent < o_.messages))
       queue_notify(c);
   }
   bool flush(conn& c);
@@ -265,6 +357,10 @@ class generator {
   options o_;
   std::vector<std::string> payloads_;
   std::size_t next_payload_ = 0;
+  std::mt19937_64 room_rng_;
+  std::unique_ptr<spoa::bench::request_mix> live_mix_;
+  std::uint64_t new_rooms_ = 0;
+  std::string scratch_;
   std::vector<conn> conns_;
   int ep_ = -1;
   stats stats_;
@@ -312,6 +408,7 @@ void generator::on_frame(conn& c, const frame_view& f) {
       }
       c.frame_size = static_cast<std::uint32_t>(h.hello.max_frame_size);
       c.state = conn::st::running;
+      c.running_ns = now_ns();
       refill(c);
       return;
     }
@@ -440,7 +537,9 @@ int generator::run() {
       reads0 = stats_.reads;
       writes0 = stats_.writes;
     }
-    if (!stopped && now >= t_stop) {
+    const bool all_sent =
+        o_.messages != 0 && stats_.sent >= o_.messages && stats_.acked >= o_.messages;
+    if (!stopped && (now >= t_stop || (all_sent && measuring_))) {
       stopped = true;
       measuring_ = false;
       window_end = now;
@@ -469,7 +568,16 @@ int generator::run() {
       }
       break;
     }
-    const int n = epoll_wait(ep_, events.data(), static_cast<int>(events.size()), 10);
+    if (o_.rate > 0 && !stopped) {  // paced: top up every connection's budget
+      for (auto& c : conns_) {
+        if (c.state != conn::st::running) continue;
+        const std::size_t before = c.out.size();
+        refill(c);
+        if (c.out.size() != before) flush(c);
+      }
+    }
+    const int n =
+        epoll_wait(ep_, events.data(), static_cast<int>(events.size()), o_.rate > 0 ? 1 : 10);
     for (int i = 0; i < n; ++i) {
       auto& c = *static_cast<conn*>(events[static_cast<std::size_t>(i)].data.ptr);
       if (c.state == conn::st::closed) continue;
@@ -514,6 +622,13 @@ int generator::run() {
   std::printf("| messages ACKed (window) | %llu |\n",
               static_cast<unsigned long long>(stats_.acked_window));
   std::printf("| messages/s | %.0f |\n", rate);
+  if (o_.rate > 0) {
+    std::printf("| offered (--rate x connections, msgs/s) | %.0f |\n", o_.rate * o_.connections);
+  }
+  if (o_.room_dist != "skew") {
+    std::printf("| room distribution | %s (new rooms sent: %llu) |\n", o_.room_dist.c_str(),
+                static_cast<unsigned long long>(new_rooms_));
+  }
   std::printf("| latency p50 / p99 / p99.9 (us) | %.1f / %.1f / %.1f |\n", p50, p99, p999);
   if (o_.agent_pid && msgs > 0) {
     const double cpu = agent_cpu1 - agent_cpu0;

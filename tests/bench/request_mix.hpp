@@ -6,10 +6,12 @@
 //   25 sync (long-poll, user-sticky)        30 room endpoints (room-sticky, 10,000 rooms)
 //    8 stream writers (typing, receipts...)  12 federation (send, event, key query, room state)
 //    8 media                                 17 main (login, profile, keys, pushrules, versions)
-// Rooms are drawn with a skew (index = N * u^3: a few hot rooms, a long tail) and written in all
-// three encodings HAProxy passes through raw: "!id:server", "%21id%3Aserver", "!id%3Aserver".
+// Rooms are drawn with a skew (index = N * u^3: a few hot rooms, a long tail), or by
+// mix_options::pick_room, and written in all three encodings HAProxy passes through raw:
+// "!id:server", "%21id%3Aserver", "!id%3Aserver".
 
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -29,6 +31,9 @@ struct mix_options {
   int rooms = 10'000;
   int users = 5'000;
   int origins = 200;
+  // Optional: the room index of every room-keyed request (spoa-loadgen --room-dist churn);
+  // unset = the skew above over `rooms`. It draws from its own generator, not the mix's.
+  std::function<int()> pick_room = {};
 };
 
 class request_mix {
@@ -46,7 +51,7 @@ class request_mix {
       r.query = "since=s" + std::to_string(70000 + pick(5000)) + "_4483_1934&timeout=30000";
     } else if (w < 55) {
       r.category = "room";
-      const std::string room = room_id(skewed(opt_.rooms), pick(3));
+      const std::string room = room_id(next_room(), pick(3));
       const int k = pick(10);
       if (k < 4) {
         r.method = "PUT";
@@ -69,7 +74,7 @@ class request_mix {
       }
     } else if (w < 63) {
       r.category = "writer";
-      const std::string room = room_id(skewed(opt_.rooms), pick(3));
+      const std::string room = room_id(next_room(), pick(3));
       const int k = pick(3);
       if (k == 0) {
         r.method = "PUT";
@@ -100,7 +105,7 @@ class request_mix {
         r.path = "/_matrix/key/v2/query";
       } else {
         r.method = "GET";
-        r.path = "/_matrix/federation/v1/state_ids/" + room_id(skewed(opt_.rooms), 1);
+        r.path = "/_matrix/federation/v1/state_ids/" + room_id(next_room(), 1);
         r.query = "event_id=%24ev" + std::to_string(pick(1000));
       }
     } else if (w < 83) {
@@ -152,6 +157,7 @@ class request_mix {
 
  private:
   int pick(int n) { return static_cast<int>(rng_() % static_cast<std::uint64_t>(n)); }
+  int next_room() { return opt_.pick_room ? opt_.pick_room() : skewed(opt_.rooms); }
   int skewed(int n) {
     const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
     const int i = static_cast<int>(n * u * u * u);
