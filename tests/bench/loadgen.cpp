@@ -4,7 +4,7 @@
 //                [--duration 5] [--warmup 1] [--pin-cpu N] [--seed 1] [--max-frame-size 16380]
 //                [--rooms 10000] [--rate 0] [--room-dist skew|fill|churn] [--fill-first 0]
 //                [--hot-rooms 1000] [--hot-share 0.9] [--new-share 0.01] [--new-base N]
-//                [--messages 0]
+//                [--messages 0] [--fill-users]
 //
 // Each connection says HAPROXY-HELLO (version 2.0, pipelining only), then keeps up to
 // --pipeline NOTIFYs in flight (HAProxy 2.6's max-waiting-frames default is 20): every ACK that
@@ -21,6 +21,8 @@
 // above; the other two encode every NOTIFY when it is sent, for the shared store's scale
 // benchmark, tests/bench/shared_scale.py):
 //   fill   every message is a room send to the next room, (fill-first + n) % rooms, n = 0, 1, ...
+//          (with --fill-users, first one sync for each of the mix's 5000 users and one federation
+//          send for each of its 200 origins: every affinity key the mix uses besides rooms)
 //   churn  the request mix, its rooms drawn: new-share of them a room never requested before
 //          (rooms + new-base + n), hot-share uniform over the hot-rooms first rooms, the rest
 //          uniform over all `rooms` (the cold tail)
@@ -66,6 +68,9 @@ namespace {
 
 using namespace spoa::spop;
 
+// The mix's users and origins (request_mix's defaults).
+constexpr int mix_users = 5000, mix_origins = 200;
+
 struct options {
   std::string host = "127.0.0.1";
   int port = 0;
@@ -82,6 +87,7 @@ struct options {
   std::uint64_t messages = 0;  // NOTIFYs to send in all; 0 = until --duration
   std::string room_dist = "skew";
   long long fill_first = 0;
+  bool fill_users = false;
   int hot_rooms = 1000;
   double hot_share = 0.9;
   double new_share = 0.01;
@@ -95,7 +101,8 @@ struct options {
                "         [--pipeline N] [--duration S] [--warmup S] [--pin-cpu CPU] [--seed N]\n"
                "         [--max-frame-size N] [--rooms N] [--rate MSGS_PER_S_PER_CONN]\n"
                "         [--room-dist skew|fill|churn] [--fill-first N] [--hot-rooms N]\n"
-               "         [--hot-share F] [--new-share F] [--new-base N] [--messages N]\n",
+               "         [--hot-share F] [--new-share F] [--new-base N] [--messages N]\n"
+               "         [--fill-users]\n",
                why.c_str());
   std::exit(2);
 }
@@ -151,6 +158,8 @@ options parse_args(int argc, char** argv) {
       if (o.room_dist != "skew" && o.room_dist != "fill" && o.room_dist != "churn") {
         usage("--room-dist: skew, fill or churn, not '" + o.room_dist + "'");
       }
+    } else if (a == "--fill-users") {
+      o.fill_users = true;
     } else if (a == "--fill-first") {
       o.fill_first = static_cast<long long>(number(0, 1e12));
     } else if (a == "--hot-rooms") {
@@ -231,7 +240,7 @@ std::string encode_payload(const spoa::bench::mix_request& r) {
 std::vector<std::string> make_payloads(const options& o) {
   std::vector<std::string> payloads;
   if (o.room_dist != "skew") return payloads;
-  spoa::bench::request_mix mix(o.seed, {o.rooms, 5000, 200});
+  spoa::bench::request_mix mix(o.seed, {o.rooms, mix_users, mix_origins});
   constexpr std::size_t n = 1 << 16;
   payloads.reserve(n);
   for (std::size_t i = 0; i < n; ++i)
@@ -274,7 +283,7 @@ class generator {
   generator(options o)
       : o_(std::move(o)), payloads_(make_payloads(o_)), room_rng_(o_.seed ^ 0x5eedu) {
     if (o_.room_dist == "churn") {
-      spoa::bench::mix_options mo{o_.rooms, 5000, 200};
+      spoa::bench::mix_options mo{o_.rooms, mix_users, mix_origins};
       mo.pick_room = [this] { return churn_room(); };
       live_mix_ = std::make_unique<spoa::bench::request_mix>(o_.seed, mo);
     } else if (o_.room_dist == "fill") {
@@ -312,6 +321,21 @@ class generator {
     if (!live_mix_) return payloads_[next_payload_++ & (payloads_.size() - 1)];
     if (o_.room_dist == "fill") {
       spoa::bench::mix_request r;
+      if (o_.fill_users && fill_keys_ < mix_users + mix_origins) {
+        const int i = fill_keys_++;
+        if (i < mix_users) {
+          r.method = "GET";
+          r.path = "/_matrix/client/v3/sync";
+          r.query = "timeout=30000";
+          r.user = spoa::bench::request_mix::user_key(i);
+        } else {
+          r.method = "PUT";
+          r.path = "/_matrix/federation/v1/send/" + std::to_string(1'700'000'000'000 + i);
+          r.origin = spoa::bench::request_mix::origin_name(i - mix_users);
+        }
+        scratch_ = encode_payload(r);
+        return scratch_;
+      }
       const long long room = (o_.fill_first + static_cast<long long>(next_payload_++)) % o_.rooms;
       r.method = "PUT";
       r.path = "/_matrix/client/v3/rooms/" +
@@ -360,6 +384,7 @@ class generator {
   std::mt19937_64 room_rng_;
   std::unique_ptr<spoa::bench::request_mix> live_mix_;
   std::uint64_t new_rooms_ = 0;
+  int fill_keys_ = 0;  // --fill-users: users, then origins, sent so far
   std::string scratch_;
   std::vector<conn> conns_;
   int ep_ = -1;

@@ -92,7 +92,7 @@ class request_mix {
     } else if (w < 75) {
       r.category = "federation";
       r.user.clear();
-      r.origin = "server" + std::to_string(pick(opt_.origins)) + ".example.net";
+      r.origin = origin_name(pick(opt_.origins));
       const int k = pick(10);
       if (k < 5) {
         r.method = "PUT";
@@ -155,6 +155,13 @@ class request_mix {
     }
   }
 
+  // User `i`'s key and origin `i`'s name, as next() writes them.
+  static std::string user_key(int i) {
+    // base64 of "user<i>"-like localparts: only the shape matters to the router
+    return "dXNlc" + std::to_string(i);
+  }
+  static std::string origin_name(int i) { return "server" + std::to_string(i) + ".example.net"; }
+
  private:
   int pick(int n) { return static_cast<int>(rng_() % static_cast<std::uint64_t>(n)); }
   int next_room() { return opt_.pick_room ? opt_.pick_room() : skewed(opt_.rooms); }
@@ -163,11 +170,6 @@ class request_mix {
     const int i = static_cast<int>(n * u * u * u);
     return i < n ? i : n - 1;
   }
-  static std::string user_key(int i) {
-    // base64 of "user<i>"-like localparts: only the shape matters to the router
-    return "dXNlc" + std::to_string(i);
-  }
-
   std::mt19937_64 rng_;
   mix_options opt_;
 };
