@@ -265,6 +265,8 @@ class Agent:
         if shared:
             text += ["shared:", f'  redis: "redis://127.0.0.1:{bench.redis_port}/0"',
                      f"  refresh_interval: {a.refresh_interval}"]
+            if a.command_timeout:
+                text += [f"  command_timeout: {a.command_timeout}"]
         text += [a.agent_extra] if a.agent_extra else []
         self.config.write_text("\n".join(text) + "\n")
         self.proc = Proc(name, [str(bench.agent_bin), "run", "--config", str(self.config),
@@ -305,6 +307,33 @@ def metric_delta(a, b):
     """Counters that changed (histogram buckets left out, their _count and _sum kept)."""
     return {k: b[k] - a.get(k, 0.0) for k in b
             if "_bucket{" not in k and b[k] - a.get(k, 0.0) != 0}
+
+
+def latency_quantiles(a, b, qs=(0.5, 0.99)):
+    """Upper bounds (s) of the given quantiles of synapse_spoa_shared_redis_latency_seconds
+    from the bucket deltas of two summed scrapes; None past the last finite bucket."""
+    pre = "synapse_spoa_shared_redis_latency_seconds_bucket{"
+    buckets = []
+    for k, v in b.items():
+        if k.startswith(pre) and 'le="' in k:
+            le = k.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), v - a.get(k, 0.0)))
+    buckets.sort()
+    if not buckets or buckets[-1][1] <= 0:
+        return {}
+    total = buckets[-1][1]
+    out = {}
+    for q in qs:
+        for le, cum in buckets:
+            if cum >= q * total:
+                out[q] = None if le == float("inf") else le
+                break
+    return out
+
+
+def fmt_latency(q):
+    return " / ".join("> last bucket" if v is None else f"≤ {v * 1000:g} ms"
+                      for _, v in sorted(q.items())) or "-"
 
 
 def table(headers, rows):
@@ -386,10 +415,24 @@ class Bench:
                 log(f"stopping {p.name} (pid {p.pid}): {e}")
         self.procs.clear()
 
-    def settle(self, what, timeout=120):
-        """Until the store's Redis calls stop growing (replies of a phase all in)."""
+    def disconnects(self, agents):
+        return sum(v for ag in agents if ag.proc.alive() for k, v in ag.metrics().items()
+                   if k.startswith("synapse_spoa_shared_connections_total") and "disconnect" in k)
+
+    def settle(self, what, timeout=120, agents=None):
+        """Until the store's Redis calls stop growing (replies of a phase all in). A reconnect
+        storm (agents dropping off Redis again and again, each reconnect claiming its whole
+        table again) never settles: raise instead of measuring it."""
+        agents = self.agents if agents is None else agents
         prev, stable_since, t0 = None, None, time.monotonic()
+        dis0 = self.disconnects(agents)
         while time.monotonic() - t0 < timeout:
+            dis = self.disconnects(agents)
+            if dis - dis0 >= 2 * len(agents):
+                raise RuntimeError(
+                    f"{what}: {dis - dis0:g} more Redis disconnects while settling: a reconnect "
+                    "storm (each reconnect claims the whole local table again); lower "
+                    "--fill-rate or raise --command-timeout")
             cs = {k: v[0] for k, v in self.redis.commandstats().items()
                   if k in ("set", "eval", "evalsha")}
             if cs == prev:
@@ -479,6 +522,7 @@ class Bench:
             "agent_cpu_s": sum(cpu1) - sum(cpu0),
             "agent_rss_delta": sum(rss1) - sum(rss0),
             "shared_metrics": metric_delta(m0, m1),
+            "latency_quantiles": latency_quantiles(m0, m1),
         }
         self.results["fill"] = fill
         log(f"fill done: {keys} keys in {t_fill:.1f}s")
@@ -530,6 +574,7 @@ class Bench:
             "agent_cpu_us_per_msg": [num(r["agent CPU per message (us)"]) for r in rows
                                      if "agent CPU per message (us)" in r],
             "shared_metrics": metric_delta(m0, m1),
+            "latency_quantiles": latency_quantiles(m0, m1),
             "new_rooms_sent": sum(int(r.get("room distribution", "x (new rooms sent: 0)")
                                       .rsplit(":", 1)[1].strip(" )")) for r in rows),
         }
@@ -552,7 +597,7 @@ class Bench:
                               "--rate", 5000, "--warmup", 0, "--duration", 60])
                 for ag in (on, off)]
         self.finish(warm, 90)
-        self.settle("cpu warm-up")
+        self.settle("cpu warm-up", agents=[on])
         workloads = {
             "hits": ["--room-dist", "churn", "--rooms", a.rooms, "--hot-rooms", a.hot_rooms,
                      "--hot-share", 1.0, "--new-share", 0],
@@ -629,7 +674,9 @@ class Bench:
                 ["agent CPU per request (all agents)",
                  f"{f['agent_cpu_s'] * 1e6 / f['requests']:.2f} µs"],
                 ["agents' RSS growth per remembered key",
-                 f"{f['agent_rss_delta'] / (f['requests'] or 1):.1f} B"]]
+                 f"{f['agent_rss_delta'] / (f['requests'] or 1):.1f} B"],
+                ["Redis round trip p50 / p99 (agents' histogram)",
+                 fmt_latency(f["latency_quantiles"])]]
         out.append(table(["fill", "value"], rows))
         out.append("")
         out.append(table(["Redis command (fill)", "calls", "per request", "per key",
@@ -672,7 +719,9 @@ class Bench:
                 ["Redis CPU per request", f"{s['redis_cpu_s'] * 1e6 / s['messages']:.2f} µs"],
                 ["agent CPU per request (all agents, at this rate)",
                  f"{s['agent_cpu_s'] * 1e6 / s['messages']:.2f} µs"],
-                ["new rooms sent (all loadgens, whole run)", fmt(s["new_rooms_sent"])]]
+                ["new rooms sent (all loadgens, whole run)", fmt(s["new_rooms_sent"])],
+                ["Redis round trip p50 / p99 (agents' histogram)",
+                 fmt_latency(s["latency_quantiles"])]]
         out.append(table(["steady", "value"], rows))
         out.append("")
         out.append(table(["agents' shared counters (steady window, sum)", "delta", "per s"],
@@ -724,13 +773,15 @@ def main():
     p.add_argument("--rooms", type=int, default=1_000_000)
     p.add_argument("--overlap", type=int, default=2, help="agents requesting each room in the fill")
     p.add_argument("--fill-connections", type=int, default=2)
-    p.add_argument("--fill-rate", type=float, default=2000, help="msgs/s per loadgen connection "
-                   "in the fill (16 x 2 x 2000 = 64k/s: faster and Redis replies outgrow "
-                   "shared.command_timeout on two cores, the agents disconnect and reconcile)")
+    p.add_argument("--fill-rate", type=float, default=1000, help="msgs/s per loadgen connection "
+                   "in the fill (16 agents x 2 x 2000 = 64k/s on two shared cores: replies outgrew "
+                   "shared.command_timeout and the agents fell into a reconnect storm)")
     p.add_argument("--fill-timeout", type=float, default=600)
     p.add_argument("--samples", type=int, default=500, help="keys sampled for MEMORY USAGE")
     p.add_argument("--refresh-interval", default="10s", help="shared.refresh_interval (default: "
                    "the agent's own default)")
+    p.add_argument("--command-timeout", default="", help="shared.command_timeout (default: "
+                   "the agent's own, 500ms)")
     p.add_argument("--steady", type=float, default=20, help="steady window, s (at least two "
                    "refresh intervals)")
     p.add_argument("--rate", type=float, default=500, help="msgs/s per loadgen connection")
@@ -740,7 +791,8 @@ def main():
     p.add_argument("--new-share", type=float, default=0.01)
     p.add_argument("--cpu-rounds", type=int, default=3)
     p.add_argument("--cpu-rate", type=float, default=5000, help="msgs/s per connection, cpu phase")
-    p.add_argument("--cpu-duration", type=float, default=5)
+    p.add_argument("--cpu-duration", type=float, default=0, help="cpu phase window, s (default: "
+                   "one refresh interval, so that every window holds one refresh)")
     p.add_argument("--cpu-warmup", type=float, default=2)
     p.add_argument("--agent-extra", default="", help="YAML appended to every agent's config")
     p.add_argument("--quick", action="store_true",
@@ -749,9 +801,9 @@ def main():
     args = p.parse_args()
     if args.quick:
         args.agents, args.rooms, args.refresh_interval = 4, 20_000, "2s"
-        args.steady, args.cpu_rounds, args.cpu_duration, args.cpu_warmup = 4, 2, 2, 1
+        args.steady, args.cpu_rounds, args.cpu_warmup = 4, 2, 1
         args.samples = 100
-    parse_duration(args.refresh_interval)
+    args.cpu_duration = args.cpu_duration or max(2.0, parse_duration(args.refresh_interval))
     b = Bench(args)
     try:
         b.run()
