@@ -377,8 +377,13 @@ class Bench:
             if not b.exists():
                 sys.exit(f"shared_scale: {b} is missing (build the synapse-spoa and spoa-loadgen "
                          "targets)")
-        self.tmp = tempfile.TemporaryDirectory(prefix="spoa-scale-")
-        self.dir = pathlib.Path(self.tmp.name)
+        if args.log_dir:  # kept: configs and every process's log
+            self.tmp = None
+            self.dir = pathlib.Path(args.log_dir)
+            self.dir.mkdir(parents=True, exist_ok=True)
+        else:
+            self.tmp = tempfile.TemporaryDirectory(prefix="spoa-scale-")
+            self.dir = pathlib.Path(self.tmp.name)
         self.procs = []
         self.results = {"args": vars(args)}
         # Every agent may come to remember every room (the cold tail), the new rooms, the users
@@ -448,8 +453,9 @@ class Bench:
                     f"{what}: {dis - dis0:g} more Redis disconnects while settling: a reconnect "
                     "storm (each reconnect claims the whole local table again); lower "
                     "--fill-rate or raise --command-timeout")
+            # every store command but PUBLISH (load reports go on while idle)
             cs = {k: v[0] for k, v in self.redis.commandstats().items()
-                  if k in ("set", "eval", "evalsha")}
+                  if not is_own(k) and k != "publish"}
             if cs == prev:
                 if stable_since and time.monotonic() - stable_since > 0.5:
                     return
@@ -597,6 +603,7 @@ class Bench:
 
     def cpu(self):
         a = self.args
+        cs_start, t_start = self.redis.commandstats(), time.monotonic()
         on, off = Agent(self, "cpu_on", True), Agent(self, "cpu_off", False)
         for ag in (on, off):
             ag.wait_ready()
@@ -612,7 +619,15 @@ class Bench:
                               "--rate", 5000, "--warmup", 0, "--duration", 60])
                 for ag in (on, off)]
         self.finish(warm, 90)
+        # Start-up work of cpu_on (a restore from Redis, if the store does one, and the refresh
+        # of what it restored) stays out of the windows: settle, wait one refresh, settle.
         self.settle("cpu warm-up", agents=[on])
+        t_settled = time.monotonic() - t_start
+        time.sleep(self.interval_s + 0.5)
+        self.settle("cpu warm-up refresh", agents=[on])
+        startup = {"seconds_until_quiet": t_settled,
+                   "commands": {k: c for k, (c, _) in
+                                cmd_delta(cs_start, self.redis.commandstats()).items()}}
         workloads = {
             "hits": ["--room-dist", "churn", "--rooms", a.rooms, "--hot-rooms", a.hot_rooms,
                      "--hot-share", 1.0, "--new-share", 0],
@@ -658,7 +673,7 @@ class Bench:
         c0 = (cpu_seconds(on.pid), cpu_seconds(off.pid))
         time.sleep(3)
         c1 = (cpu_seconds(on.pid), cpu_seconds(off.pid))
-        self.results["cpu"] = {"rounds": rounds,
+        self.results["cpu"] = {"rounds": rounds, "startup": startup,
                                "idle_cpu_ms_per_s": {"on": (c1[0] - c0[0]) * 1000 / 3,
                                                      "off": (c1[1] - c0[1]) * 1000 / 3},
                                "shared_metrics_on": on.metrics()}
@@ -763,6 +778,11 @@ class Bench:
             if rs:
                 out.append(f"\n{wl}: median on/off {rs[len(rs) // 2]:.3f} "
                            f"(range {rs[0]:.3f}–{rs[-1]:.3f}, {len(rs)} rounds)")
+        st = c["startup"]
+        out.append(f"\ncpu_on start-up (joining a Redis of {self.results['steady']['keys_end']:,} "
+                   f"keys, plus its warm-up of {a.hot_rooms + MIX_KEYS:,} keys) until Redis was "
+                   f"quiet: {st['seconds_until_quiet']:.1f} s; Redis calls until the first "
+                   "window: " + ", ".join(f"{k} {fmt(v)}" for k, v in sorted(st["commands"].items())))
         ic = c["idle_cpu_ms_per_s"]
         rate = a.cpu_rate * a.connections
         out.append(f"\nIdle (no traffic) CPU: on {ic['on']:.2f} ms/s, off {ic['off']:.2f} ms/s "
@@ -788,9 +808,9 @@ def main():
     p.add_argument("--rooms", type=int, default=1_000_000)
     p.add_argument("--overlap", type=int, default=2, help="agents requesting each room in the fill")
     p.add_argument("--fill-connections", type=int, default=2)
-    p.add_argument("--fill-rate", type=float, default=1000, help="msgs/s per loadgen connection "
-                   "in the fill (16 agents x 2 x 2000 = 64k/s on two shared cores: replies outgrew "
-                   "shared.command_timeout and the agents fell into a reconnect storm)")
+    p.add_argument("--fill-rate", type=float, default=500, help="msgs/s per loadgen connection "
+                   "in the fill (16 agents x 2 x 1000 = 32k/s on two shared cores: replies outgrew "
+                   "shared.command_timeout, even at 5s, and the agents fell into a reconnect storm)")
     p.add_argument("--fill-timeout", type=float, default=600)
     p.add_argument("--samples", type=int, default=500, help="keys sampled for MEMORY USAGE")
     p.add_argument("--refresh-interval", default="10s", help="shared.refresh_interval (default: "
@@ -813,6 +833,8 @@ def main():
     p.add_argument("--quick", action="store_true",
                    help="4 agents x 20,000 rooms, 2 s refresh, short windows")
     p.add_argument("--json", help="write every figure to this file")
+    p.add_argument("--log-dir", help="keep configs and logs here (default: a temporary directory, "
+                   "removed)")
     args = p.parse_args()
     if args.quick:
         args.agents, args.rooms, args.refresh_interval = 4, 20_000, "2s"
@@ -834,7 +856,8 @@ def main():
         raise
     finally:
         b.close()
-        b.tmp.cleanup()
+        if b.tmp:
+            b.tmp.cleanup()
 
 
 if __name__ == "__main__":
