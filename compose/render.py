@@ -308,6 +308,9 @@ def agent_config(topo: dict) -> dict:
             "hash_key": "${SPOA_HASH_KEY}",
             "snapshot": SPOA_SNAPSHOT,
         },
+        # HAProxy's own view: a server set to DRAIN or MAINT through its runtime API or stats
+        # page, or failing HAProxy's checks, is drained or down in the agent too.
+        "load": {"haproxy_metrics": f"http://haproxy:{HAPROXY_STATS_PORT}/metrics"},
     }
 
 
