@@ -1,6 +1,8 @@
 #include "agent/log.hpp"
 
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <string>
@@ -8,6 +10,8 @@
 namespace spoa::agent {
 namespace {
 log_level g_level = log_level::info;
+log_format g_format = log_format::text;
+log_sink g_sink = nullptr;
 
 const char* name(log_level l) {
   switch (l) {
@@ -21,6 +25,82 @@ const char* name(log_level l) {
       return "error";
   }
   return "info";
+}
+
+// "2026-12-02T16:02:44.123Z": RFC 3339, UTC, milliseconds.
+void append_timestamp(std::string& out, std::uint64_t unix_ms) {
+  const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char stamp[40];
+  const std::size_t n = std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  out.append(stamp, n);
+  char frac[8];
+  std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(unix_ms % 1000));
+  out += frac;
+}
+
+// The length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlongs, no surrogates,
+// nothing above U+10FFFF), 0 when there is none.
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const auto cont = [&](std::size_t k) { return i + k < s.size() && (b(k) & 0xc0) == 0x80; };
+  const unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    if (!cont(1) || !cont(2)) return 0;
+    if (c == 0xe0 && b(1) < 0xa0) return 0;   // overlong
+    if (c == 0xed && b(1) >= 0xa0) return 0;  // UTF-16 surrogate
+    return 3;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xf0 && b(1) < 0x90) return 0;   // overlong
+    if (c == 0xf4 && b(1) >= 0x90) return 0;  // above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+void append_number(std::string& out, double v) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest round-trip form
+  out.append(buf, r.ptr);
+}
+
+void append_field(std::string& out, const log_field& f) {
+  out += ',';
+  append_json_string(out, f.name);
+  out += ':';
+  switch (f.k) {
+    case log_field::kind::string:
+      append_json_string(out, f.text);
+      break;
+    case log_field::kind::number:
+      append_number(out, f.number);
+      break;
+    case log_field::kind::integer: {
+      char buf[24];
+      const auto r = std::to_chars(buf, buf + sizeof buf, f.integer);
+      out.append(buf, r.ptr);
+      break;
+    }
+    case log_field::kind::boolean:
+      out += f.boolean ? "true" : "false";
+      break;
+    case log_field::kind::json:
+      out += f.text.empty() ? std::string_view("null") : f.text;
+      break;
+  }
+}
+
+void write_stderr(std::string_view line) {
+  std::fwrite(line.data(), 1, line.size(), stderr);
 }
 }  // namespace
 
@@ -42,27 +122,105 @@ bool log_enabled(log_level l) noexcept {
   return l >= g_level;
 }
 
-void log(log_level l, std::string_view message) {
-  if (!log_enabled(l)) return;
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+void set_log_format(log_format f) noexcept {
+  g_format = f;
+}
+
+bool parse_log_format(std::string_view s, log_format* out) noexcept {
+  if (s == "text") {
+    *out = log_format::text;
+  } else if (s == "json") {
+    *out = log_format::json;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+void set_log_sink(log_sink s) noexcept {
+  g_sink = s;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const std::size_t n = utf8_length(s, i);
+      if (n == 0) {
+        out += "\\ufffd";
+        ++i;
+      } else {
+        out.append(s.substr(i, n));
+        i += n;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 0xf];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+    ++i;
+  }
+  out += '"';
+}
+
+std::string format_log_line(log_format f, log_level l, std::uint64_t unix_ms,
+                            std::string_view message, std::span<const log_field> fields) {
   std::string line;
-  line.reserve(message.size() + 48);
-  line += stamp;
-  char frac[8];
-  std::snprintf(frac, sizeof frac, ".%03dZ ", static_cast<int>(ms));
-  line += frac;
+  if (f == log_format::text) {
+    line.reserve(message.size() + 48);
+    append_timestamp(line, unix_ms);
+    line += ' ';
+    line += name(l);
+    line += ' ';
+    line += message;
+    line += '\n';
+    return line;
+  }
+  line.reserve(message.size() + 64 + 32 * fields.size());
+  line += "{\"ts\":\"";
+  append_timestamp(line, unix_ms);
+  line += "\",\"level\":\"";
   line += name(l);
-  line += ' ';
-  line += message;
-  line += '\n';
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  line += "\",\"msg\":";
+  append_json_string(line, message);
+  for (const log_field& field : fields)
+    append_field(line, field);
+  line += "}\n";
+  return line;
+}
+
+void log(log_level l, std::string_view message, std::span<const log_field> fields) {
+  if (!log_enabled(l)) return;
+  const auto unix_ms =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  const std::string line = format_log_line(g_format, l, unix_ms, message, fields);
+  (g_sink ? g_sink : write_stderr)(line);
 }
 
 }  // namespace spoa::agent
