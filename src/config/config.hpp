@@ -110,6 +110,9 @@ struct agent_config {
   struct shared shared;
   struct control control;
   std::string log_level = "info";
+  // "text": TIMESTAMP LEVEL MESSAGE; "json": one object per line with the event's fields
+  // (agent/log.hpp).
+  std::string log_format = "text";
 };
 
 }  // namespace spoa::config

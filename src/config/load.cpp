@@ -93,8 +93,8 @@ agent_config loader::read_document(const YAML::Node& root_node) {
   c.source = source_;
   const field root{"", YAML::Node(YAML::NodeType::Undefined), root_node};
   const mapping top =
-      read_mapping(root, {"listen", "metrics_listen", "log_level", "pools", "workers", "routes",
-                          "placement", "load", "spop", "shared", "control"});
+      read_mapping(root, {"listen", "metrics_listen", "log_level", "log_format", "pools", "workers",
+                          "routes", "placement", "load", "spop", "shared", "control"});
   const field& pools = require(top, "pools");
   const field& workers = require(top, "workers");
 
@@ -106,6 +106,10 @@ agent_config loader::read_document(const YAML::Node& root_node) {
         c.log_level != "error") {
       fail_value(*f, "expected debug, info, warn or error");
     }
+  }
+  if (const field* f = top.find("log_format")) {
+    c.log_format = read_string(*f);
+    if (c.log_format != "text" && c.log_format != "json") fail_value(*f, "expected text or json");
   }
   read_pools(pools, c);
   read_workers(workers, c);

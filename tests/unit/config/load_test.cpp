@@ -78,6 +78,8 @@ TEST(default_config, tunables_equal_the_struct_defaults) {
   EXPECT_EQ(c.listen, d.listen);
   EXPECT_EQ(c.metrics_listen, d.metrics_listen);
   EXPECT_EQ(c.log_level, d.log_level);
+  EXPECT_EQ(c.log_format, d.log_format);
+  EXPECT_EQ(d.log_format, "text");  // the default is the text format the agent always had
   EXPECT_EQ(c.source, "<embedded default>");
   EXPECT_TRUE(c.routes.empty());
   EXPECT_TRUE(c.route_retarget.empty());
@@ -248,6 +250,7 @@ TEST(load_string, custom_document_parses_into_exact_structs) {
   EXPECT_EQ(c.listen, "[::1]:0");
   EXPECT_EQ(c.metrics_listen, "0.0.0.0:9999");
   EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.log_format, "text");  // not set in the document
   EXPECT_EQ(c.pools, (std::vector<pool>{
                          {"main", "be_main", balance_mode::least_loaded, key_kind::none},
                          {"push_writer", "be_push", balance_mode::affinity, key_kind::user},
@@ -361,6 +364,11 @@ const bad_case bad_cases[] = {
      "t.yaml:5:17: metrics_listen: expected IP:PORT or [IPV6]:PORT (got '::1:9464')"},
     {kBase "log_level: verbose\n",
      "t.yaml:5:12: log_level: expected debug, info, warn or error (got 'verbose')"},
+    {kBase "log_format: yaml\n", "t.yaml:5:13: log_format: expected text or json (got 'yaml')"},
+    {kBase "log_format: JSON\n", "t.yaml:5:13: log_format: expected text or json (got 'JSON')"},
+    {kBase "log_format: [json]\n", "t.yaml:5:13: log_format: expected a string (got a sequence)"},
+    {kBase "log_formt: json\n",
+     "t.yaml:5:1: log_formt: unknown key 'log_formt' (did you mean 'log_format'?)"},
     {kBase "placement:\n  balance_factor: 0.9\n",
      "t.yaml:6:19: placement.balance_factor: must be in [1, 100] (got '0.9')"},
     {kBase "placement:\n  balance_factor: 1.5\n  overload_factor: 1.2\n",
@@ -571,6 +579,12 @@ const bad_case bad_cases[] = {
     {kBase "shared:\n  load_interval: 50ms\n",
      "t.yaml:6:18: shared.load_interval: must be at least 100ms (got '50ms')"},
 };
+
+TEST(load_string, log_format_json_and_text) {
+  EXPECT_EQ(must_load(kBase "log_format: json\n").log_format, "json");
+  EXPECT_EQ(must_load(kBase "log_format: text\n").log_format, "text");
+  EXPECT_EQ(must_load(kBase).log_format, "text");
+}
 
 TEST(load_string, bad_documents_give_exact_messages) {
   static_assert(std::size(bad_cases) >= 30);
