@@ -277,6 +277,16 @@ bool model::stall_expired(const worker& w, std::uint64_t now_ms) const {
 
 std::shared_ptr<const routing::load_view> model::publish(std::uint64_t now_ms,
                                                          std::vector<std::string>* changes) {
+  if (changes == nullptr) return publish(now_ms, static_cast<std::vector<state_change>*>(nullptr));
+  std::vector<state_change> full;
+  auto view = publish(now_ms, &full);
+  for (auto& c : full)
+    changes->push_back(std::move(c.message));
+  return view;
+}
+
+std::shared_ptr<const routing::load_view> model::publish(std::uint64_t now_ms,
+                                                         std::vector<state_change>* changes) {
   auto view = std::make_shared<routing::load_view>();
   view->workers.resize(workers_.size());
   for (std::size_t i = 0; i < workers_.size(); ++i) {
@@ -314,18 +324,39 @@ std::shared_ptr<const routing::load_view> model::publish(std::uint64_t now_ms,
     w.status.capacity = capacity;
     view->workers[i] = routing::worker_load{state, capacity, hs == haproxy_state::drain};
     if (hs != w.hap_published) {
-      if (changes != nullptr)
-        changes->push_back(w.name + ": HAProxy " + std::string(to_string(w.hap_published)) +
-                           " -> " + std::string(to_string(hs)));
+      if (changes != nullptr) {
+        state_change c;
+        c.worker = i;
+        c.name = w.name;
+        c.from = c.to = w.published;
+        c.reason = "haproxy";
+        c.haproxy_change = true;
+        c.haproxy_from = w.hap_published;
+        c.haproxy_to = hs;
+        c.status = w.status;
+        c.message = w.name + ": HAProxy " + std::string(to_string(w.hap_published)) + " -> " +
+                    std::string(to_string(hs));
+        changes->push_back(std::move(c));
+      }
       w.hap_published = hs;
     }
     if (state != w.published) {
       if (changes != nullptr) {
-        changes->push_back(hap_down && w.health != worker_state::down
-                               ? w.name + ": " + std::string(routing::to_string(w.published)) +
-                                     " -> down (HAProxy reports it " + std::string(to_string(hs)) +
-                                     ")"
-                               : describe(w, w.published, now_ms));
+        if (hap_down && w.health != worker_state::down) {
+          state_change c;
+          c.name = w.name;
+          c.from = w.published;
+          c.to = state;
+          c.reason = "haproxy";
+          c.haproxy_to = hs;
+          c.status = w.status;
+          c.message = w.name + ": " + std::string(routing::to_string(w.published)) +
+                      " -> down (HAProxy reports it " + std::string(to_string(hs)) + ")";
+          changes->push_back(std::move(c));
+        } else {
+          changes->push_back(describe(w, w.published, now_ms));
+        }
+        changes->back().worker = i;
       }
       w.published = state;
     }
@@ -333,24 +364,42 @@ std::shared_ptr<const routing::load_view> model::publish(std::uint64_t now_ms,
   return view;
 }
 
-std::string model::describe(const worker& w, worker_state from, std::uint64_t now_ms) const {
+state_change model::describe(const worker& w, worker_state from, std::uint64_t now_ms) const {
   const worker_status& st = w.status;
-  std::string out = w.name + ": " + std::string(routing::to_string(from)) + " -> " +
-                    std::string(routing::to_string(st.state)) + " (";
+  state_change c;
+  c.name = w.name;
+  c.from = from;
+  c.to = st.state;
+  c.status = st;
+  const auto since = [&](std::uint64_t t) {
+    return static_cast<double>(now_ms - std::min(now_ms, t)) / 1000.0;
+  };
+  std::string& out = c.message;
+  out = w.name + ": " + std::string(routing::to_string(from)) + " -> " +
+        std::string(routing::to_string(st.state)) + " (";
   if (st.state == worker_state::down && st.stalled) {
-    out += "no sign of life for " +
-           fixed(static_cast<double>(now_ms - std::min(now_ms, st.stalled_since_ms)) / 1000.0, 1) +
-           " s: " + st.last_error;
+    c.reason = "no_life";
+    c.silent_seconds = since(st.stalled_since_ms);
+    out += "no sign of life for " + fixed(c.silent_seconds, 1) + " s: " + st.last_error;
   } else if (st.state == worker_state::down) {
+    c.reason = "failures";
     out += std::to_string(st.consecutive_failures) + " consecutive failures: " + st.last_error;
   } else if (st.state == worker_state::stalled) {
-    out += st.last_error + ", no sign of life for " +
-           fixed(static_cast<double>(now_ms - std::min(now_ms, st.stalled_since_ms)) / 1000.0, 1) +
-           " s";
+    c.reason = "stall";
+    c.silent_seconds = since(st.stalled_since_ms);
+    out += st.last_error + ", no sign of life for " + fixed(c.silent_seconds, 1) + " s";
   } else if (st.state == worker_state::unknown && w.has_success && now_ms > st.last_success_ms) {
-    out += "no successful scrape for " +
-           fixed(static_cast<double>(now_ms - st.last_success_ms) / 1000.0, 1) + " s";
+    c.reason = w.unusable ? "unusable" : "stale";
+    c.silent_seconds = since(st.last_success_ms);
+    out += "no successful scrape for " + fixed(c.silent_seconds, 1) + " s";
   } else {
+    if (st.state == worker_state::hot) {
+      c.reason = "hot";
+    } else if (st.state == worker_state::healthy && from == worker_state::hot) {
+      c.reason = "cool";
+    } else {
+      c.reason = "scrapes";
+    }
     bool first = true;
     for (const signal_def& sig : signals) {
       if (!sig.always_shown && !used(sig)) continue;
@@ -363,7 +412,7 @@ std::string model::describe(const worker& w, worker_state from, std::uint64_t no
     if (!st.last_error.empty()) out += ", " + st.last_error;
   }
   out += ")";
-  return out;
+  return c;
 }
 
 void model::set_haproxy_servers(std::vector<haproxy_server_ref> refs) {

@@ -187,6 +187,31 @@ inline constexpr signal_def signals[] = {
      "total_threads, name=database-master; EWMA)."},
 };
 
+// One published state change, for the agent's log: the line as text and, for structured logs,
+// the figures that caused it.
+struct state_change {
+  std::size_t worker = 0;
+  std::string name;
+  routing::worker_state from = routing::worker_state::unknown;
+  routing::worker_state to = routing::worker_state::unknown;
+  // Why, as one word: "failures" (down_after_failures consecutive failed scrapes), "no_life"
+  // (stalled for stall_down_after with no sign of life), "stall" (a scrape timed out or the
+  // reactor is blocked), "stale" (no successful scrape for stale_after), "unusable" (the last
+  // scrape gave nothing usable), "hot" (a signal at or above its hot threshold), "cool" (every
+  // signal at or below its cool threshold), "scrapes" (answering again after down, stalled or
+  // unknown), "haproxy" (HAProxy reports the server MAINT or DOWN).
+  std::string_view reason;
+  // A change of HAProxy's own view of the server instead (from/to above unused): its state
+  // before and after, e.g. UP -> DRAIN. `haproxy_change` false for a change of `to` above.
+  bool haproxy_change = false;
+  haproxy_state haproxy_from = haproxy_state::unknown;
+  haproxy_state haproxy_to = haproxy_state::unknown;  // also set for reason "haproxy"
+  // No sign of life / no successful scrape for this long (no_life, stall, stale, unusable).
+  double silent_seconds = worker_status::nan;
+  worker_status status;  // as published: signals, failures, last error
+  std::string message;   // e.g. "room2: healthy -> hot (cpu 0.93, lag 0.012 s)"
+};
+
 // Not thread-safe: one owner (the scraper's strand) calls everything; placement only sees the
 // published snapshots, which are immutable.
 class model {
@@ -218,6 +243,9 @@ class model {
   // "room2: healthy -> hot (cpu 0.93, lag 0.012 s)".
   std::shared_ptr<const routing::load_view> publish(std::uint64_t now_ms,
                                                     std::vector<std::string>* changes = nullptr);
+  // The same, with each change's figures (state_change above).
+  std::shared_ptr<const routing::load_view> publish(std::uint64_t now_ms,
+                                                    std::vector<state_change>* changes);
 
   // HAProxy's own view (load/haproxy_view.hpp), optional. `refs` by worker index: where each
   // worker is in HAProxy. A good body replaces every worker's HAProxy state; a failed scrape
@@ -268,7 +296,7 @@ class model {
   // Stall evidence at now_ms; `alive_ms` is when the worker last showed life.
   void stall(worker& w, std::uint64_t alive_ms, std::uint64_t now_ms);
   bool stall_expired(const worker& w, std::uint64_t now_ms) const;
-  std::string describe(const worker& w, routing::worker_state from, std::uint64_t now_ms) const;
+  state_change describe(const worker& w, routing::worker_state from, std::uint64_t now_ms) const;
 
   options opts_;
   std::vector<worker> workers_;
