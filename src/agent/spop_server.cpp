@@ -1,10 +1,13 @@
 #include "agent/spop_server.hpp"
 
+#include "agent/log.hpp"
 #include "config/endpoint.hpp"
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 namespace spoa::agent {
 
@@ -12,8 +15,9 @@ using steady = std::chrono::steady_clock;
 
 class spop_server::session : public std::enable_shared_from_this<spop_server::session> {
  public:
-  session(spop_server& owner, tcp::socket sock)
+  session(spop_server& owner, tcp::socket sock, const tcp::endpoint& peer)
       : owner_(&owner),
+        peer_(peer),
         hello_timeout_(owner.opts_.hello_timeout),
         idle_timeout_(owner.opts_.idle_timeout),
         max_pipelined_(std::max<std::size_t>(owner.opts_.max_pipelined, 1)),
@@ -194,10 +198,12 @@ class spop_server::session : public std::enable_shared_from_this<spop_server::se
     spop_server& owner = *owner_;
     owner_ = nullptr;  // removed from the server: never touch it again
     if (owner.observer_) owner.observer_->on_close(why);
+    owner.note_close(why, conn_.peer_status(), peer_);
     owner.remove(this);
   }
 
-  spop_server* owner_;  // null once removed or detached
+  spop_server* owner_;        // null once removed or detached
+  const tcp::endpoint peer_;  // for the error log only
   const std::chrono::milliseconds hello_timeout_;
   const std::chrono::milliseconds idle_timeout_;
   const std::size_t max_pipelined_;
@@ -342,6 +348,8 @@ awaitable<void> spop_server::accept_loop(std::shared_ptr<listener> l) {
     tcp::socket sock = co_await l->acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
     if (!l->owner || ec == asio::error::operation_aborted) break;
     if (ec) {
+      ++l->owner->accept_errors_;
+      l->owner->last_accept_error_ = ec;
       // Out of descriptors (EMFILE/ENFILE) or a transient error: back off instead of spinning.
       l->backoff.expires_after(std::chrono::milliseconds(50));
       co_await l->backoff.async_wait(asio::redirect_error(use_awaitable, ec));
@@ -356,11 +364,17 @@ void spop_server::on_accepted(tcp::socket sock) {
   const auto peer = sock.remote_endpoint(rec);
   if (rec || !allowed(peer.address())) {
     if (observer_) observer_->on_accept(false);
+    if (!rec) {
+      ++refused_addr_.count;
+      refused_addr_.last_peer = peer;
+    }
     sock.close(rec);
     return;
   }
   if (sessions_.size() >= opts_.max_connections) {
     if (observer_) observer_->on_accept(false);
+    ++refused_cap_.count;
+    refused_cap_.last_peer = peer;
     spop::connection c(spop::connection_options{opts_.max_frame_size}, handler_);
     std::string out;
     c.disconnect(spop::status::resource_allocation, "too many connections", out);
@@ -370,7 +384,7 @@ void spop_server::on_accepted(tcp::socket sock) {
     return;
   }
   if (observer_) observer_->on_accept(true);
-  auto s = std::make_shared<session>(*this, std::move(sock));
+  auto s = std::make_shared<session>(*this, std::move(sock), peer);
   sessions_.emplace(s.get(), s);
   s->start();
 }
@@ -391,6 +405,87 @@ void spop_server::check_drained() {
     auto done = std::move(on_drained_);
     on_drained_ = nullptr;
     asio::post(io_, std::move(done));
+  }
+}
+
+void spop_server::note_close(spop::status agent_status, std::uint64_t peer_status,
+                             const tcp::endpoint& peer) {
+  // normal: a DISCONNECT without error, a healthcheck, shutdown; io_error: EOF or a reset, which
+  // is how HAProxy ends connections it no longer needs.
+  if (agent_status != spop::status::normal && agent_status != spop::status::io_error) {
+    tally& t = agent_closes_[std::min<std::size_t>(static_cast<std::size_t>(agent_status), 99)];
+    ++t.count;
+    t.last_peer = peer;
+  }
+  if (peer_status != 0) {
+    tally& t = peer_closes_[std::min<std::uint64_t>(peer_status, 99)];
+    ++t.count;
+    t.last_peer = peer;
+  }
+}
+
+void spop_server::log_errors() {
+  const auto now = std::chrono::steady_clock::now();
+  const double seconds = std::chrono::duration<double>(now - errors_since_).count();
+  errors_since_ = now;
+  const auto peer_text = [](const tcp::endpoint& e) {
+    return e.address().to_string() + ":" + std::to_string(e.port());
+  };
+  char interval[32];
+  std::snprintf(interval, sizeof interval, "%.1f", seconds);
+  const auto closes = [&](std::array<tally, k_statuses>& tallies, const char* side) {
+    for (std::size_t code = 0; code < tallies.size(); ++code) {
+      tally& t = tallies[code];
+      if (t.count == 0) continue;
+      const auto st = static_cast<spop::status>(code);
+      const std::string_view what = spop::status_message(st);
+      // A timeout is routine (an idle connection, a HELLO that never came); the rest is a
+      // protocol error one side found in the other.
+      const log_level level = st == spop::status::timeout ? log_level::info : log_level::warn;
+      if (log_enabled(level)) {
+        const std::string peer = peer_text(t.last_peer);
+        log(level,
+            "spop: " + std::to_string(t.count) + " connection" + (t.count == 1 ? "" : "s") +
+                " closed with " + side + "-DISCONNECT status " + std::to_string(code) + " (" +
+                std::string(what) + ") in " + interval + " s, last from " + peer,
+            {{"event", "spop_error"},
+             {"side", side[0] == 'A' ? "agent" : "haproxy"},
+             {"status", code},
+             {"status_text", what},
+             {"connections", t.count},
+             {"interval_s", seconds},
+             {"last_peer", peer}});
+      }
+      t = tally{};
+    }
+  };
+  closes(agent_closes_, "AGENT");
+  closes(peer_closes_, "HAPROXY");
+  const auto refused = [&](tally& t, const char* reason, const std::string& limit) {
+    if (t.count == 0) return;
+    if (log_enabled(log_level::warn)) {
+      const std::string peer = peer_text(t.last_peer);
+      log_warn("spop: " + std::to_string(t.count) + " connection" + (t.count == 1 ? "" : "s") +
+                   " refused (" + limit + ") in " + interval + " s, last from " + peer,
+               {{"event", "spop_refused"},
+                {"reason", reason},
+                {"connections", t.count},
+                {"interval_s", seconds},
+                {"last_peer", peer}});
+    }
+    t = tally{};
+  };
+  refused(refused_cap_, "max_connections",
+          "spop.max_connections " + std::to_string(opts_.max_connections) + " reached");
+  refused(refused_addr_, "allow_from", "not in spop.allow_from");
+  if (accept_errors_ > 0) {
+    log_warn("spop: " + std::to_string(accept_errors_) + " failed accepts in " + interval +
+                 " s: " + last_accept_error_.message(),
+             {{"event", "spop_accept_error"},
+              {"count", accept_errors_},
+              {"interval_s", seconds},
+              {"error", last_accept_error_.message()}});
+    accept_errors_ = 0;
   }
 }
 

@@ -21,6 +21,7 @@
 //   a write to a peer that does not read for this long, closes the connection (status 2 when a
 //   DISCONNECT can still be written).
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -98,6 +99,13 @@ class spop_server {
   // `done` runs once the last connection is gone, refused ones included (or at once if none).
   void shutdown(std::function<void()> done);
   std::size_t open_connections() const noexcept { return sessions_.size(); }
+  // Logs what went wrong since the last call, one line per kind (the agent calls it once a
+  // second): connections closed with an error status, by the side that sent it (AGENT-DISCONNECT
+  // for a protocol error or timeout the agent found, HAPROXY-DISCONNECT with a non-zero status),
+  // connections refused (max_connections, allow_from) and failed accepts, each with its count
+  // and the last peer. A peer that fails every connection costs a few lines a second, not one
+  // per connection; nothing is formatted until then.
+  void log_errors();
 
   class session;
 
@@ -120,6 +128,20 @@ class spop_server {
   std::map<refusal*, std::shared_ptr<refusal>> refusals_;
   bool stopping_ = false;
   std::function<void()> on_drained_;
+
+  // log_errors()' tallies since its last call; status codes above 99 are counted as 99.
+  struct tally {
+    std::uint64_t count = 0;
+    tcp::endpoint last_peer;
+  };
+  static constexpr std::size_t k_statuses = 100;
+  void note_close(spop::status agent_status, std::uint64_t peer_status, const tcp::endpoint& peer);
+  std::array<tally, k_statuses> agent_closes_{};
+  std::array<tally, k_statuses> peer_closes_{};
+  tally refused_cap_, refused_addr_;
+  std::uint64_t accept_errors_ = 0;
+  boost::system::error_code last_accept_error_;
+  std::chrono::steady_clock::time_point errors_since_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace spoa::agent
