@@ -232,7 +232,11 @@ void shared_store::maybe_up() {
   bump(counters_->connects);
   down_logged_ = false;
   log_info("shared store: connected to " + cfg_.redis + "; reconciling " +
-           std::to_string(router_.placement().table().size()) + " local keys");
+               std::to_string(router_.placement().table().size()) + " local keys",
+           {{"event", "shared_store"},
+            {"state", "connected"},
+            {"redis", cfg_.redis},
+            {"keys", router_.placement().table().size()}});
   // The table as it is now; each key is claimed with its worker at the time it is sent.
   reconcile_.clear();
   reconcile_at_ = 0;
@@ -260,8 +264,14 @@ void shared_store::teardown(const std::string& why) {
   }
   if (!down_logged_ || was_up) {
     log_warn("shared store: Redis " + cfg_.redis + " unavailable (" + why +
-             "); routing with the local table, retrying every " +
-             std::to_string(cfg_.reconnect_interval.count()) + " ms");
+                 "); routing with the local table, retrying every " +
+                 std::to_string(cfg_.reconnect_interval.count()) + " ms",
+             {{"event", "shared_store"},
+              {"state", "disconnected"},
+              {"redis", cfg_.redis},
+              {"was_connected", was_up},
+              {"error", why},
+              {"retry_ms", cfg_.reconnect_interval.count()}});
     down_logged_ = true;
   }
   // Closing runs the pending callbacks with nullptr; post the frees out of any hiredis callback.
@@ -463,7 +473,8 @@ void shared_store::reconcile_step() {
     ++sent;
   }
   if (reconcile_at_ >= reconcile_.size() && !reconcile_.empty()) {
-    log_info("shared store: reconciled " + std::to_string(reconcile_.size()) + " keys with Redis");
+    log_info("shared store: reconciled " + std::to_string(reconcile_.size()) + " keys with Redis",
+             {{"event", "shared_store"}, {"state", "reconciled"}, {"keys", reconcile_.size()}});
     reconcile_.clear();
     reconcile_.shrink_to_fit();
     reconcile_at_ = 0;
@@ -545,7 +556,10 @@ void shared_store::apply_peers(std::uint64_t now) {
   for (auto it = peers_.begin(); it != peers_.end();) {
     if (now > it->second.heard_ms + stale) {
       log_info("shared store: no load report from agent " + it->first + " for " +
-               std::to_string(now - it->second.heard_ms) + " ms; its rates no longer count");
+                   std::to_string(now - it->second.heard_ms) + " ms; its rates no longer count",
+               {{"event", "shared_peer_lost"},
+                {"peer", it->first},
+                {"silent_ms", now - it->second.heard_ms}});
       it = peers_.erase(it);
       continue;
     }
@@ -659,9 +673,9 @@ void shared_store::on_scan(const redisReply* r) {
       // refreshes what it uses), so this agent's next refresh starts after them. Otherwise every
       // restart would keep every key in Redis alive for another TTL.
       last_refresh_ms_ = now_ms();
-      log_info("shared store: restored " +
-               std::to_string(counters_->restored.load(std::memory_order_relaxed)) +
-               " keys from Redis");
+      const auto restored = counters_->restored.load(std::memory_order_relaxed);
+      log_info("shared store: restored " + std::to_string(restored) + " keys from Redis",
+               {{"event", "shared_store"}, {"state", "restored"}, {"keys", restored}});
     }
   };
   if (items.empty()) return next();
