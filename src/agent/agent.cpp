@@ -4,7 +4,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +14,7 @@
 #include <memory>
 #include <stdexcept>
 #include <variant>
+#include <vector>
 
 #include <prometheus/exposer.h>
 
@@ -104,6 +107,57 @@ spop_server_options server_options(const config::agent_config& cfg) {
   return o;
 }
 
+void apply_log_options(const config::agent_config& cfg) {
+  log_level lvl;
+  if (parse_log_level(cfg.log_level, &lvl)) set_log_level(lvl);
+  log_format fmt;
+  if (parse_log_format(cfg.log_format, &fmt)) set_log_format(fmt);
+}
+
+// A worker's published state change as a log event: the text line as it always was, and the
+// figures behind it as fields.
+void log_state_change(const load::state_change& c) {
+  if (!log_enabled(log_level::info)) return;
+  // Field names of the signals: their table names with '_' for ' ' ("in flight" -> "in_flight").
+  static const std::vector<std::string> signal_fields = [] {
+    std::vector<std::string> v;
+    for (const auto& sig : load::signals) {
+      std::string n(sig.name);
+      for (char& ch : n)
+        if (ch == ' ') ch = '_';
+      v.push_back(std::move(n));
+    }
+    return v;
+  }();
+  std::vector<log_field> f{
+      {"event", "worker_state"},        {"worker", c.name},   {"from", routing::to_string(c.from)},
+      {"to", routing::to_string(c.to)}, {"reason", c.reason},
+  };
+  for (std::size_t i = 0; i < std::size(load::signals); ++i)
+    f.emplace_back(signal_fields[i], c.status.*load::signals[i].value);
+  f.emplace_back("capacity", c.status.capacity);
+  f.emplace_back("failures", c.status.consecutive_failures);
+  if (std::isfinite(c.silent_seconds)) f.emplace_back("silent_s", c.silent_seconds);
+  if (!c.status.last_error.empty()) f.emplace_back("error", c.status.last_error);
+  log(log_level::info, "load: " + c.message, f);
+}
+
+// A JSON object {"name":count,...} or array ["name",...] for a log field.
+void json_count(std::string& out, std::string_view name, std::uint64_t n) {
+  out += out.empty() ? "{" : ",";
+  append_json_string(out, name);
+  out += ':' + std::to_string(n);
+}
+void json_name(std::string& out, std::string_view name) {
+  out += out.empty() ? "[" : ",";
+  append_json_string(out, name);
+}
+std::string json_close(std::string s, char close, const char* empty) {
+  if (s.empty()) return empty;
+  s += close;
+  return s;
+}
+
 class agent_process {
  public:
   explicit agent_process(run_options opts)
@@ -116,8 +170,7 @@ class agent_process {
         snapshot_timer_(io_),
         stats_timer_(io_),
         load_timer_(io_) {
-    log_level lvl;
-    if (parse_log_level(opts_.config.log_level, &lvl)) set_log_level(lvl);
+    apply_log_options(opts_.config);
     handler_.set_noop(opts_.noop);
     raise_fd_limit();
     const auto& cfg = opts_.config;
@@ -144,6 +197,10 @@ class agent_process {
           "secret shared by all agents");
     }
     restore_snapshot();
+    for (std::size_t i = 0; i < cfg.workers.size(); ++i) {
+      if (cfg.workers[i].drain) log_drain(cfg.workers[i].name, i, true, "config");
+    }
+    rebase_moves();
     if (!cfg.shared.redis.empty()) {
       shared_ =
           std::make_unique<shared_store>(io_, cfg.shared, read_password(cfg.shared), agent_id(),
@@ -175,7 +232,11 @@ class agent_process {
     server_->start();
     const auto spop_ep = server_->local_endpoint();
     log_info("synapse-spoa listening for SPOP on " + spop_ep.address().to_string() + ":" +
-             std::to_string(spop_ep.port()) + " (config: " + opts_.config.source + ")");
+                 std::to_string(spop_ep.port()) + " (config: " + opts_.config.source + ")",
+             {{"event", "start"},
+              {"listen", spop_ep.address().to_string() + ":" + std::to_string(spop_ep.port())},
+              {"config", opts_.config.source},
+              {"workers", opts_.config.workers.size()}});
     const auto mports = exposer_->GetListeningPorts();
     const unsigned short mport = mports.empty() ? 0 : static_cast<unsigned short>(mports.front());
     log_info("agent metrics on http://" +
@@ -197,8 +258,9 @@ class agent_process {
 
  private:
   void stop(int sig) {
-    log_info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-             ": disconnecting HAProxy connections");
+    const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    log_info(std::string("received ") + name + ": disconnecting HAProxy connections",
+             {{"event", "stop"}, {"signal", name}, {"connections", server_->open_connections()}});
     hup_.cancel();
     snapshot_timer_.cancel();
     stats_timer_.cancel();
@@ -207,8 +269,10 @@ class agent_process {
     if (shared_) shared_->stop();
     if (control_) control_->stop();
     server_->shutdown([this] {
+      log_moves();
+      server_->log_errors();
       save_snapshot();
-      log_info("stopped");
+      log_info("stopped", {{"event", "stopped"}});
       io_.stop();
     });
   }
@@ -224,15 +288,25 @@ class agent_process {
   // SIGHUP: re-read the config file; a bad file keeps the running config and says why.
   void reload() {
     if (opts_.config_path.empty()) {
-      log_warn("SIGHUP: running on the embedded default config; nothing to reload");
+      log_warn("SIGHUP: running on the embedded default config; nothing to reload",
+               {{"event", "reload_refused"}, {"error", "no config file"}});
       return;
     }
     auto loaded = config::load_file(opts_.config_path);
     if (auto* err = std::get_if<config::load_error>(&loaded)) {
-      log_error("reload refused, keeping the running config: " + err->message);
+      log_error(
+          "reload refused, keeping the running config: " + err->message,
+          {{"event", "reload_refused"}, {"config", opts_.config_path}, {"error", err->message}});
       return;
     }
     auto cfg = std::get<config::agent_config>(std::move(loaded));
+    // Moves so far are summed under the old worker list; the counts restart with the new one.
+    log_moves();
+    // Keys per worker before the swap, for the drains and removals the new config brings.
+    const std::vector<std::string> old_names = worker_names(opts_.config);
+    std::vector<std::size_t> old_keys;
+    for (std::size_t i = 0; i < old_names.size(); ++i)
+      old_keys.push_back(router_->placement().keys_on(static_cast<int>(i)));
     // Everything that can fail is built first; only then is anything swapped.
     std::vector<scrape_target> targets;
     try {
@@ -240,38 +314,216 @@ class agent_process {
       // Keeps the affinity table: keys stay with workers of the same name.
       router_->reconfigure(cfg);
     } catch (const std::exception& e) {
-      log_error(std::string("reload refused, keeping the running config: ") + e.what());
+      log_error(std::string("reload refused, keeping the running config: ") + e.what(),
+                {{"event", "reload_refused"}, {"config", opts_.config_path}, {"error", e.what()}});
       return;
     }
+    const auto pending = [](const char* key, const char* text) {
+      log_warn(text, {{"event", "reload_pending_restart"}, {"key", key}});
+    };
     if (cfg.listen != opts_.config.listen && !opts_.listen) {
-      log_warn("reload: `listen` changed; it takes effect at the next restart");
+      pending("listen", "reload: `listen` changed; it takes effect at the next restart");
     }
     if (cfg.metrics_listen != opts_.config.metrics_listen && !opts_.metrics_listen) {
-      log_warn("reload: `metrics_listen` changed; it takes effect at the next restart");
+      pending("metrics_listen",
+              "reload: `metrics_listen` changed; it takes effect at the next restart");
     }
     if (cfg.spop != opts_.config.spop) {
-      log_warn("reload: `spop` changed; it takes effect at the next restart");
+      pending("spop", "reload: `spop` changed; it takes effect at the next restart");
     }
     if (cfg.placement.snapshot != opts_.config.placement.snapshot) {
-      log_warn("reload: `placement.snapshot` changed; the new path is used from the next save");
+      log_warn("reload: `placement.snapshot` changed; the new path is used from the next save",
+               {{"event", "reload_snapshot_path"}, {"path", cfg.placement.snapshot}});
     }
-    if (cfg.log_level != opts_.config.log_level) {
-      log_level lvl;
-      if (parse_log_level(cfg.log_level, &lvl)) set_log_level(lvl);
+    if (cfg.log_level != opts_.config.log_level || cfg.log_format != opts_.config.log_format) {
+      apply_log_options(cfg);
     }
     if (cfg.shared != opts_.config.shared) {
-      log_warn("reload: `shared` changed; it takes effect at the next restart");
+      pending("shared", "reload: `shared` changed; it takes effect at the next restart");
     }
     if (cfg.control != opts_.config.control) {
-      log_warn("reload: `control` changed; it takes effect at the next restart");
+      pending("control", "reload: `control` changed; it takes effect at the next restart");
     }
+    const auto changes = log_worker_changes(opts_.config, cfg, old_keys);
     commands_->reapply();  // the runtime drains outlive the config's
     metrics_->reconfigure(cfg);
     if (shared_) shared_->reconfigured(routing::ms(cfg.placement.affinity_ttl));
     start_load(cfg, std::move(targets));
     scraper_->start();
     opts_.config = std::move(cfg);
-    log_info("reloaded " + opts_.config_path);
+    rebase_moves();
+    log_info("reloaded " + opts_.config_path, {{"event", "reload"},
+                                               {"config", opts_.config_path},
+                                               {"workers", opts_.config.workers.size()},
+                                               {"added", changes.added},
+                                               {"removed", changes.removed},
+                                               {"drained", changes.drained},
+                                               {"undrained", changes.undrained}});
+  }
+
+  static std::vector<std::string> worker_names(const config::agent_config& cfg) {
+    std::vector<std::string> names;
+    for (const auto& w : cfg.workers)
+      names.push_back(w.name);
+    return names;
+  }
+
+  // A drain turned on or off (by the config at start or by a reload): the worker gets no new
+  // keys, and its remembered keys move away at max_moves_per_second as they are requested.
+  void log_drain(const std::string& worker, std::size_t index, bool drain, const char* source) {
+    const std::size_t keys = router_->placement().keys_on(static_cast<int>(index));
+    if (drain) {
+      log_info("drain " + worker + " (" + source + "): no new keys; its " + std::to_string(keys) +
+                   " remembered keys move at up to " +
+                   fixed1(opts_.config.placement.max_moves_per_second) + " per second",
+               {{"event", "drain"},
+                {"worker", worker},
+                {"drain", true},
+                {"source", source},
+                {"keys", keys}});
+    } else {
+      log_info("undrain " + worker + " (" + source + "): takes new keys again", {{"event", "drain"},
+                                                                                 {"worker", worker},
+                                                                                 {"drain", false},
+                                                                                 {"source", source},
+                                                                                 {"keys", keys}});
+    }
+  }
+
+  static std::string fixed1(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", v);
+    return buf;
+  }
+
+  struct worker_changes {
+    std::size_t added = 0, removed = 0, drained = 0, undrained = 0;
+  };
+
+  // What a reload does to the workers, by name: added, removed (or moved to another pool: its
+  // keys move as on down), drained, undrained. Called after router_->reconfigure(), so a drain's
+  // key count is the new placement's; `old_keys` are the counts before it, by old index.
+  worker_changes log_worker_changes(const config::agent_config& before,
+                                    const config::agent_config& after,
+                                    const std::vector<std::size_t>& old_keys) {
+    worker_changes n;
+    const auto find = [](const config::agent_config& c, const std::string& name) -> int {
+      for (std::size_t i = 0; i < c.workers.size(); ++i)
+        if (c.workers[i].name == name) return static_cast<int>(i);
+      return -1;
+    };
+    for (std::size_t i = 0; i < before.workers.size(); ++i) {
+      const auto& w = before.workers[i];
+      const int j = find(after, w.name);
+      const std::size_t keys = i < old_keys.size() ? old_keys[i] : 0;
+      if (j < 0) {
+        ++n.removed;
+        log_info(
+            "reload: worker " + w.name + " removed; its " + std::to_string(keys) +
+                " remembered keys move as they are requested",
+            {{"event", "worker_removed"}, {"worker", w.name}, {"pool", w.pool}, {"keys", keys}});
+      } else if (after.workers[static_cast<std::size_t>(j)].pool != w.pool) {
+        ++n.removed;
+        ++n.added;
+        const auto& to = after.workers[static_cast<std::size_t>(j)].pool;
+        log_info("reload: worker " + w.name + " moved from pool " + w.pool + " to " + to +
+                     "; its " + std::to_string(keys) +
+                     " remembered keys move as they are requested",
+                 {{"event", "worker_pool_changed"},
+                  {"worker", w.name},
+                  {"from", w.pool},
+                  {"to", to},
+                  {"keys", keys}});
+      }
+    }
+    for (std::size_t j = 0; j < after.workers.size(); ++j) {
+      const auto& w = after.workers[j];
+      const int i = find(before, w.name);
+      if (i < 0) {
+        ++n.added;
+        log_info("reload: worker " + w.name + " added" +
+                     (w.pool.empty() ? std::string() : " to pool " + w.pool),
+                 {{"event", "worker_added"}, {"worker", w.name}, {"pool", w.pool}});
+        if (w.drain) {
+          ++n.drained;
+          log_drain(w.name, j, true, "reload");
+        }
+      } else if (before.workers[static_cast<std::size_t>(i)].drain != w.drain) {
+        ++(w.drain ? n.drained : n.undrained);
+        log_drain(w.name, j, w.drain, "reload");
+      }
+    }
+    return n;
+  }
+
+  // Move counters as they are now: the next summary counts from here.
+  void rebase_moves() {
+    const auto& st = router_->placement().counters();
+    for (int c = 0; c < routing::move_cause_count; ++c)
+      moves_seen_[static_cast<std::size_t>(c)] = st.moves[c];
+    moved_to_seen_.assign(opts_.config.workers.size(), 0);
+    for (std::size_t w = 0; w < moved_to_seen_.size(); ++w)
+      moved_to_seen_[w] = metrics_->decisions(w, routing::reason::moved);
+    moves_since_ms_ = now_ms();
+  }
+
+  // Once a second (and before a reload or exit), if keys moved: how many, by cause and by the
+  // worker they moved to, with the workers down or draining at the time. Placement counts moves
+  // by cause and the metrics by destination, not by pair; with one worker down or draining, its
+  // name is the source. Never a line per request, never a key (see log.hpp).
+  void log_moves() {
+    const auto& st = router_->placement().counters();
+    std::uint64_t total = 0;
+    std::string by_cause, to, down, draining;
+    std::string text;
+    for (int c = 1; c < routing::move_cause_count; ++c) {
+      auto& seen = moves_seen_[static_cast<std::size_t>(c)];
+      const std::uint64_t d = st.moves[c] >= seen ? st.moves[c] - seen : st.moves[c];
+      seen = st.moves[c];
+      if (d == 0) continue;
+      total += d;
+      const auto name = routing::to_string(static_cast<routing::move_cause>(c));
+      json_count(by_cause, name, d);
+      text += (text.empty() ? "" : ", ") + std::string(name) + " " + std::to_string(d);
+    }
+    std::string to_text;
+    const auto& workers = opts_.config.workers;
+    moved_to_seen_.resize(workers.size(), 0);
+    for (std::size_t w = 0; w < workers.size(); ++w) {
+      const std::uint64_t now = metrics_->decisions(w, routing::reason::moved);
+      const std::uint64_t d = now >= moved_to_seen_[w] ? now - moved_to_seen_[w] : now;
+      moved_to_seen_[w] = now;
+      if (d == 0) continue;
+      json_count(to, workers[w].name, d);
+      to_text += (to_text.empty() ? "" : ", ") + workers[w].name + " " + std::to_string(d);
+    }
+    const std::uint64_t now = now_ms();
+    const double seconds = static_cast<double>(now - std::min(now, moves_since_ms_)) / 1000.0;
+    moves_since_ms_ = now;
+    if (total == 0 || !log_enabled(log_level::info)) return;
+    std::string down_text, draining_text;
+    for (std::size_t w = 0; w < workers.size(); ++w) {
+      if (router_->placement().figures(static_cast<int>(w)).state == routing::worker_state::down) {
+        json_name(down, workers[w].name);
+        down_text += (down_text.empty() ? "" : ", ") + workers[w].name;
+      }
+      if (workers[w].drain) {
+        json_name(draining, workers[w].name);
+        draining_text += (draining_text.empty() ? "" : ", ") + workers[w].name;
+      }
+    }
+    std::string msg =
+        "moves: " + std::to_string(total) + " keys in " + fixed1(seconds) + " s (" + text + ")";
+    if (!to_text.empty()) msg += " to " + to_text;
+    if (!down_text.empty()) msg += "; down: " + down_text;
+    if (!draining_text.empty()) msg += "; draining: " + draining_text;
+    log_info(msg, {{"event", "moves"},
+                   {"keys", total},
+                   {"interval_s", seconds},
+                   log_field::raw("by_cause", json_close(by_cause, '}', "{}")),
+                   log_field::raw("to", json_close(to, '}', "{}")),
+                   log_field::raw("down", json_close(down, ']', "[]")),
+                   log_field::raw("draining", json_close(draining, ']', "[]"))});
   }
 
   // A fresh load model and scraper for the configured workers. Until the first scrapes arrive
@@ -292,12 +544,12 @@ class agent_process {
   }
 
   void publish_load() {
-    std::vector<std::string> changes;
+    std::vector<load::state_change> changes;
     const auto view = model_->publish(now_ms(), &changes);
     router_->set_load(view, now_ms());
     metrics_->update_load(*model_);
     for (const auto& c : changes)
-      log_info("load: " + c);
+      log_state_change(c);
   }
 
   // Every 250 ms, besides after every scrape: time alone changes the published state (a stalled
@@ -319,6 +571,8 @@ class agent_process {
       if (ec) return;
       router_->placement().expire(now_ms());  // idle keys, a bounded batch per second
       metrics_->update_placement(*router_);
+      log_moves();
+      server_->log_errors();
       schedule_stats();
     });
   }
@@ -385,6 +639,11 @@ class agent_process {
   asio::steady_timer load_timer_;
   asio::thread_pool snapshot_writer_{1};  // after io_: it posts completions there
   bool snapshot_busy_ = false;            // event-loop thread only
+  // The move summary's baselines (log_moves): placement's counters by cause, the metrics'
+  // moved decisions by worker, and when the summary last ran.
+  std::array<std::uint64_t, routing::move_cause_count> moves_seen_{};
+  std::vector<std::uint64_t> moved_to_seen_;
+  std::uint64_t moves_since_ms_ = 0;
   std::unique_ptr<spop_server> server_;
   std::unique_ptr<shared_store> shared_;  // null unless shared.redis is set
   std::unique_ptr<control_commands> commands_;

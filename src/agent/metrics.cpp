@@ -203,6 +203,13 @@ void agent_metrics::on_decision(const decision::answer& a, double seconds) {
   latency_.observe(latency_buckets, seconds, static_cast<std::uint64_t>(seconds * 1e9));
 }
 
+std::uint64_t agent_metrics::decisions(std::size_t w, routing::reason r) const noexcept {
+  const state& st = *state_;
+  const auto reason = static_cast<std::size_t>(r);
+  if (w >= st.pool_base || reason >= k_reasons) return 0;
+  return st.decisions[w * k_reasons + reason].load(std::memory_order_relaxed);
+}
+
 void agent_metrics::on_accept(bool accepted) {
   if (accepted) {
     bump(accepted_);

@@ -46,6 +46,10 @@ class agent_metrics final : public prometheus::Collectable,
   void update_load(const load::model& model);
   void update_placement(const decision::router& r);
 
+  // Decisions with reason `r` counted for worker `w` (index into the config's workers) since the
+  // last reconfigure; 0 out of range. For the log's move summary (agent.cpp).
+  std::uint64_t decisions(std::size_t w, routing::reason r) const noexcept;
+
   // The shared store's counters (shared_store.hpp); exported only once set.
   // `synapse-spoa ctl drain`: the workers drained at run time (exported one gauge each).
   void set_runtime_drains(std::vector<std::string> workers) {
