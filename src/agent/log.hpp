@@ -11,7 +11,8 @@
 //         one object per line: every string is escaped (control characters as \uXXXX, bytes
 //         that are not UTF-8 as U+FFFD), so a message never spans lines or breaks the JSON, which
 //         is what journald and log shippers want. `ts`, `level` and `msg` come first, then the
-//         event's fields in the order given. A number that is not finite is null.
+//         event's fields in the order given. Numbers have six significant digits (as %g);
+//         one that is not finite is null.
 //
 // Cost: the level check comes first and is all a filtered call does; callers that build a
 // message or fields with work of their own check log_enabled() before building them.

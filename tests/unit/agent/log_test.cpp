@@ -61,11 +61,13 @@ TEST(log_format_json, ts_level_msg_then_fields_in_order) {
             "\n");
 }
 
-TEST(log_format_json, numbers_are_shortest_round_trip) {
-  const log_field f[] = {{"a", 0.1}, {"b", 1e-7}, {"c", -2.5}, {"d", 1.0}, {"e", -7}};
+TEST(log_format_json, numbers_have_six_significant_digits) {
+  const log_field f[] = {{"a", 0.1},         {"b", 1e-7},     {"c", -2.5},
+                         {"d", 1.0},         {"e", -7},       {"f", 0.009996264130643613},
+                         {"g", 1.000064058}, {"h", 1234567.0}};
   EXPECT_EQ(format_log_line(log_format::json, log_level::info, t0, "m", f),
             R"({"ts":"2025-12-02T16:02:44.123Z","level":"info","msg":"m","a":0.1,"b":1e-07,)"
-            R"("c":-2.5,"d":1,"e":-7})"
+            R"("c":-2.5,"d":1,"e":-7,"f":0.00999626,"g":1.00006,"h":1.23457e+06})"
             "\n");
 }
 
