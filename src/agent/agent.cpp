@@ -61,7 +61,10 @@ void raise_fd_limit() {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
     lim.rlim_cur = lim.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &lim) != 0) log_warn("cannot raise the open-file limit");
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+      log_warn("cannot raise the open-file limit",
+               {{"event", "fd_limit"}, {"limit", lim.rlim_cur}});
+    }
   }
 }
 
@@ -194,7 +197,8 @@ class agent_process {
     if (cfg.placement.hash_key.empty()) {
       log_warn(
           "placement.hash_key is not set: room placement is predictable from room IDs; set a "
-          "secret shared by all agents");
+          "secret shared by all agents",
+          {{"event", "config_warning"}, {"key", "placement.hash_key"}});
     }
     restore_snapshot();
     for (std::size_t i = 0; i < cfg.workers.size(); ++i) {
@@ -240,8 +244,9 @@ class agent_process {
     const auto mports = exposer_->GetListeningPorts();
     const unsigned short mport = mports.empty() ? 0 : static_cast<unsigned short>(mports.front());
     log_info("agent metrics on http://" +
-             opts_.metrics_listen.value_or(opts_.config.metrics_listen) + "/metrics (port " +
-             std::to_string(mport) + ")");
+                 opts_.metrics_listen.value_or(opts_.config.metrics_listen) + "/metrics (port " +
+                 std::to_string(mport) + ")",
+             {{"event", "metrics_listen"}, {"port", mport}});
     write_ready_file(opts_.ready_file, spop_ep.port(), mport);
     signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
       if (!ec) stop(sig);
@@ -580,8 +585,9 @@ class agent_process {
   void restore_snapshot() {
     const auto& path = opts_.config.placement.snapshot;
     if (path.empty()) return;
-    log_info("affinity snapshot " + path + ": " +
-             load_snapshot(router_->placement(), path, now_ms(), unix_now_ms()));
+    const std::string status = load_snapshot(router_->placement(), path, now_ms(), unix_now_ms());
+    log_info("affinity snapshot " + path + ": " + status,
+             {{"event", "snapshot_restore"}, {"path", path}, {"status", status}});
   }
 
   // Shutdown: the last periodic write finishes first (both write path.tmp), then this one.
@@ -591,7 +597,8 @@ class agent_process {
     snapshot_writer_.join();
     std::string err;
     if (!agent::save_snapshot(router_->placement(), path, now_ms(), unix_now_ms(), &err)) {
-      log_error("affinity snapshot " + path + " not saved: " + err);
+      log_error("affinity snapshot " + path + " not saved: " + err,
+                {{"event", "snapshot_error"}, {"path", path}, {"error", err}});
     }
   }
 
@@ -617,7 +624,10 @@ class agent_process {
       const bool ok = write_snapshot(path, std::move(doc), &err);
       asio::post(io_, [this, ok, path, err] {
         snapshot_busy_ = false;
-        if (!ok) log_error("affinity snapshot " + path + " not saved: " + err);
+        if (!ok) {
+          log_error("affinity snapshot " + path + " not saved: " + err,
+                    {{"event", "snapshot_error"}, {"path", path}, {"error", err}});
+        }
       });
     });
   }
