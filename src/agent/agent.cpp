@@ -132,6 +132,14 @@ void log_state_change(const load::state_change& c) {
     }
     return v;
   }();
+  if (c.haproxy_change) {
+    log_info("load: " + c.message, {{"event", "haproxy_state"},
+                                    {"worker", c.name},
+                                    {"from", load::to_string(c.haproxy_from)},
+                                    {"to", load::to_string(c.haproxy_to)},
+                                    {"state", routing::to_string(c.to)}});
+    return;
+  }
   std::vector<log_field> f{
       {"event", "worker_state"},        {"worker", c.name},   {"from", routing::to_string(c.from)},
       {"to", routing::to_string(c.to)}, {"reason", c.reason},
@@ -142,6 +150,7 @@ void log_state_change(const load::state_change& c) {
   f.emplace_back("failures", c.status.consecutive_failures);
   if (std::isfinite(c.silent_seconds)) f.emplace_back("silent_s", c.silent_seconds);
   if (!c.status.last_error.empty()) f.emplace_back("error", c.status.last_error);
+  if (c.reason == "haproxy") f.emplace_back("haproxy", load::to_string(c.haproxy_to));
   log(log_level::info, "load: " + c.message, f);
 }
 
@@ -473,9 +482,10 @@ class agent_process {
   }
 
   // Once a second (and before a reload or exit), if keys moved: how many, by cause and by the
-  // worker they moved to, with the workers down or draining at the time. Placement counts moves
-  // by cause and the metrics by destination, not by pair; with one worker down or draining, its
-  // name is the source. Never a line per request, never a key (see log.hpp).
+  // worker they moved to, with the workers down or draining (by the config or in HAProxy) at
+  // the time. Placement counts moves by cause and the metrics by destination, not by pair; with
+  // one worker down or draining, its name is the source. Never a line per request, never a key
+  // (see log.hpp).
   void log_moves() {
     const auto& st = router_->placement().counters();
     std::uint64_t total = 0;
@@ -512,7 +522,7 @@ class agent_process {
         json_name(down, workers[w].name);
         down_text += (down_text.empty() ? "" : ", ") + workers[w].name;
       }
-      if (workers[w].drain) {
+      if (workers[w].drain || (model_ && model_->haproxy(w) == load::haproxy_state::drain)) {
         json_name(draining, workers[w].name);
         draining_text += (draining_text.empty() ? "" : ", ") + workers[w].name;
       }
