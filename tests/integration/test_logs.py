@@ -5,7 +5,7 @@ another worker, a peer sends an invalid SPOP frame, and the agent stops. Every l
 wrote is then parsed as one JSON object with ts (RFC 3339 UTC, milliseconds), level and msg, and
 the events carry their figures: worker_state (worker, from, to, reason, cpu, lag, failures),
 moves (keys by cause and by destination, once a second, never a room ID), drain and reload,
-spop_error."""
+spop_error; and a drain set through HAProxy's runtime API (haproxy_state)."""
 
 import json
 import os
@@ -146,6 +146,43 @@ class JsonLogs(unittest.TestCase):
             for e in all_events:
                 if e.get("event") in ("worker_state", "moves", "drain", "reload", "spop_error") and \
                         (e.get("worker") in (victim, other, None)):
+                    print(json.dumps(e, separators=(",", ":")))
+
+    def test_a_drain_set_in_haproxy_is_logged_with_its_moves(self):
+        """load.haproxy_metrics: the runtime API's `state drain` and `state ready` as
+        haproxy_state events, and the drained server's rooms in the move summary."""
+        stack = Stack(agent_extra="", runtime=True)
+        stack.agent_extra = EXTRA + "  max_moves_per_second: 200\n" + (
+            f"load:\n  haproxy_metrics: \"http://127.0.0.1:{stack.stats_port}/metrics\"\n")
+        with stack:
+            wait_for(lambda: find(stack, event="haproxy_state", worker="room1", to="UP"),
+                     timeout=30, what="HAProxy's view of room1 in the log")
+            rooms = [f"!hv{i}:example.org" for i in range(40)]
+            placed = {r: stack.request("GET", room_path(r))[1] for r in rooms}
+            on_room1 = [r for r in rooms if placed[r] == "room1"]
+            self.assertGreaterEqual(len(on_room1), 3)
+            stack.runtime("set server synapse_room/room1 state drain")
+            wait_for(lambda: find(stack, event="haproxy_state", worker="room1", to="DRAIN"),
+                     timeout=10, what="room1 DRAIN in the log")
+            ev = find(stack, event="haproxy_state", worker="room1", to="DRAIN")[0]
+            self.assertEqual(ev["from"], "UP")
+            for r in on_room1:
+                self.assertEqual(stack.request("GET", room_path(r))[0], 200)
+            wait_for(lambda: [m for m in find(stack, event="moves") if m["by_cause"].get("drain")],
+                     timeout=10, what="a drain move summary")
+            drain_moves = [m for m in find(stack, event="moves") if m["by_cause"].get("drain")]
+            self.assertEqual(sum(m["by_cause"]["drain"] for m in drain_moves), len(on_room1))
+            self.assertIn("room1", drain_moves[0]["draining"])
+            stack.runtime("set server synapse_room/room1 state ready")
+            wait_for(lambda: find(stack, event="haproxy_state", worker="room1", **{"from": "DRAIN"}),
+                     timeout=10, what="room1 ready again in the log")
+            stack.agent.stop()
+            for e in events(stack):
+                self.assertRegex(e["ts"], TS)
+            print("\n--- HAProxy's view in the agent's JSON log ---")
+            for e in events(stack):
+                if e.get("event") == "haproxy_state" and e.get("worker") == "room1" or \
+                        e.get("event") == "moves":
                     print(json.dumps(e, separators=(",", ":")))
 
 
