@@ -240,7 +240,8 @@ class agent_process {
     // First: a socket another agent still answers on is a reason not to start at all.
     if (control_) {
       control_->start();
-      log_info("runtime control on " + opts_.config.control.socket);
+      log_info("runtime control on " + opts_.config.control.socket,
+               {{"event", "control_listen"}, {"socket", opts_.config.control.socket}});
     }
     server_->start();
     const auto spop_ep = server_->local_endpoint();
@@ -482,7 +483,7 @@ class agent_process {
   }
 
   // Once a second (and before a reload or exit), if keys moved: how many, by cause and by the
-  // worker they moved to, with the workers down or draining (by the config or in HAProxy) at
+  // worker they moved to, with the workers down or draining (by the config, ctl or HAProxy) at
   // the time. Placement counts moves by cause and the metrics by destination, not by pair; with
   // one worker down or draining, its name is the source. Never a line per request, never a key
   // (see log.hpp).
@@ -522,7 +523,8 @@ class agent_process {
         json_name(down, workers[w].name);
         down_text += (down_text.empty() ? "" : ", ") + workers[w].name;
       }
-      if (workers[w].drain || (model_ && model_->haproxy(w) == load::haproxy_state::drain)) {
+      if (workers[w].drain || commands_->runtime_drains().count(workers[w].name) > 0 ||
+          (model_ && model_->haproxy(w) == load::haproxy_state::drain)) {
         json_name(draining, workers[w].name);
         draining_text += (draining_text.empty() ? "" : ", ") + workers[w].name;
       }

@@ -285,9 +285,14 @@ std::string control_commands::drain(std::string_view worker, bool on) {
   }
   if (was != on) {
     log_info(std::string("ctl: ") + (on ? "drain " : "undrain ") + name +
-             (on ? " (runtime: no new keys, its keys move gradually; kept across reloads, not "
-                   "restarts)"
-                 : " (runtime drain lifted)"));
+                 (on ? " (runtime: no new keys, its keys move gradually; kept across reloads, not "
+                       "restarts)"
+                     : " (runtime drain lifted)"),
+             {{"event", "drain"},
+              {"worker", name},
+              {"drain", on},
+              {"source", "ctl"},
+              {"keys", pl.keys_on(pl.worker_index(name))}});
     if (on_drains_changed) on_drains_changed();
   }
   std::string out = "{\"ok\":true,\"worker\":";
@@ -301,7 +306,8 @@ void control_commands::reapply() {
   auto& pl = router_.placement();
   for (auto it = drains_.begin(); it != drains_.end();) {
     if (pl.worker_index(*it) < 0) {
-      log_info("ctl: runtime drain of " + *it + " dropped: the reloaded config has no such worker");
+      log_info("ctl: runtime drain of " + *it + " dropped: the reloaded config has no such worker",
+               {{"event", "drain"}, {"worker", *it}, {"drain", false}, {"source", "ctl_dropped"}});
       it = drains_.erase(it);
       continue;
     }
@@ -328,9 +334,12 @@ std::string control_commands::forget(std::string_view key, std::uint64_t now_ms)
     moved += ",\"to\":";
     json::append_string(moved, pl.workers()[static_cast<std::size_t>(to)].name);
     moved += '}';
-    log_info("ctl: forget: moved a key of pool " + pl.pools()[p].name + " from " +
-             pl.workers()[static_cast<std::size_t>(from)].name + " to " +
-             pl.workers()[static_cast<std::size_t>(to)].name);
+    const auto& from_name = pl.workers()[static_cast<std::size_t>(from)].name;
+    const auto& to_name = pl.workers()[static_cast<std::size_t>(to)].name;
+    log_info(
+        "ctl: forget: moved a key of pool " + pl.pools()[p].name + " from " + from_name + " to " +
+            to_name,
+        {{"event", "forget"}, {"pool", pl.pools()[p].name}, {"from", from_name}, {"to", to_name}});
   }
   if (moved.empty()) return error("no pool remembers that key, or it has nowhere else to go");
   return "{\"ok\":true,\"moved\":[" + moved + "]}";
