@@ -1,5 +1,7 @@
 #include "agent/log.hpp"
 
+#include "routing/json.hpp"
+
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -144,48 +146,33 @@ void set_log_sink(log_sink s) noexcept {
 }
 
 void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
+  // ASCII runs go through the project's JSON escaper; a log line also turns bytes that are not
+  // UTF-8 into U+FFFD and escapes DEL, so journald and jq never see a broken line.
   out += '"';
+  std::size_t run = 0;  // start of the pending ASCII run
+  const auto flush = [&](std::size_t i) {
+    routing::json::append_escaped(out, s.substr(run, i - run));
+  };
   for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      const std::size_t n = utf8_length(s, i);
-      if (n == 0) {
-        out += "\\ufffd";
-        ++i;
-      } else {
-        out.append(s.substr(i, n));
-        i += n;
-      }
+    if (c < 0x7f) {
+      ++i;
       continue;
     }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 0xf];
-        } else {
-          out += static_cast<char>(c);
-        }
+    flush(i);
+    if (c == 0x7f) {
+      out += "\\u007f";
+      ++i;
+    } else if (const std::size_t n = utf8_length(s, i); n == 0) {
+      out += "\\ufffd";
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
     }
-    ++i;
+    run = i;
   }
+  flush(s.size());
   out += '"';
 }
 
