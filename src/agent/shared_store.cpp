@@ -628,14 +628,17 @@ void shared_store::restore_step() {
   if (!sent) scanning_ = false;
 }
 
+void shared_store::retry_restore() {
+  bump(counters_->errors);
+  restore_retry_ms_ = now_ms() + 1000;
+  scanning_ = false;
+}
+
 void shared_store::on_scan(const redisReply* r) {
   // [cursor, [key, ...]]
   if (r->type == REDIS_REPLY_ERROR) {
     // -LOADING (Redis still reading its RDB), -BUSY: the same cursor again in a second.
-    bump(counters_->errors);
-    restore_retry_ms_ = now_ms() + 1000;
-    scanning_ = false;
-    return;
+    return retry_restore();
   }
   if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
       r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY ||
@@ -685,12 +688,7 @@ void shared_store::on_scan(const redisReply* r) {
   auto alive = std::weak_ptr<bool>(alive_);
   const bool sent = send(argv, [this, alive, items = std::move(items), next](const redisReply* m) {
     if (alive.expired() || m == nullptr) return;
-    if (m->type == REDIS_REPLY_ERROR) {  // the same cursor again in a second
-      bump(counters_->errors);
-      restore_retry_ms_ = now_ms() + 1000;
-      scanning_ = false;
-      return;
-    }
+    if (m->type == REDIS_REPLY_ERROR) return retry_restore();
     if (m->type != REDIS_REPLY_ARRAY || m->elements != items.size()) {
       bump(counters_->invalid);
     } else {

@@ -119,6 +119,7 @@ class shared_store {
   void index_workers();  // worker_ix_, peer_workers_ from placement
   void restore_step();
   void on_scan(const redisReply* r);
+  void retry_restore();  // an error reply to SCAN or MGET: the same cursor again in a second
   void on_message(const redisReply* r);
   void adopt_reply(int pool, std::uint64_t table_hash, int mine, std::string_view winner,
                    shared_counters::counter& count);
