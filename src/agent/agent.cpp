@@ -23,6 +23,7 @@
 #include "agent/log.hpp"
 #include "agent/metrics.hpp"
 #include "agent/persistence.hpp"
+#include "agent/responses.hpp"
 #include "agent/scraper.hpp"
 #include "agent/shared_store.hpp"
 #include "agent/spop_server.hpp"
@@ -177,6 +178,7 @@ class agent_process {
         router_(std::make_unique<decision::router>(opts_.config)),
         metrics_(std::make_shared<agent_metrics>(opts_.config)),
         handler_(router_.get(), &now_ns, metrics_.get()),
+        responses_(opts_.config, router_->table(), *metrics_, &now_ms),
         signals_(io_, SIGINT, SIGTERM),
         hup_(io_, SIGHUP),
         snapshot_timer_(io_),
@@ -184,6 +186,7 @@ class agent_process {
         load_timer_(io_) {
     apply_log_options(opts_.config);
     handler_.set_noop(opts_.noop);
+    handler_.set_response_observer(&responses_);
     raise_fd_limit();
     const auto& cfg = opts_.config;
     const tcp::endpoint spop_ep = endpoint_of("listen", opts_.listen.value_or(cfg.listen));
@@ -362,6 +365,7 @@ class agent_process {
     const auto changes = log_worker_changes(opts_.config, cfg, old_keys);
     commands_->reapply();  // the runtime drains outlive the config's
     metrics_->reconfigure(cfg);
+    responses_.reconfigure(cfg, router_->table());
     if (shared_) shared_->reconfigured(routing::ms(cfg.placement.affinity_ttl));
     start_load(cfg, std::move(targets));
     scraper_->start();
@@ -562,7 +566,10 @@ class agent_process {
 
   void publish_load() {
     std::vector<load::state_change> changes;
-    const auto view = model_->publish(now_ms(), &changes);
+    const std::uint64_t now = now_ms();
+    for (std::size_t w = 0; w < model_->size(); ++w)
+      model_->set_latency(w, responses_.latency_ratio(w, now));
+    const auto view = model_->publish(now, &changes);
     router_->set_load(view, now_ms());
     metrics_->update_load(*model_);
     for (const auto& c : changes)
@@ -588,6 +595,7 @@ class agent_process {
       if (ec) return;
       router_->placement().expire(now_ms());  // idle keys, a bounded batch per second
       metrics_->update_placement(*router_);
+      responses_.check_misroutes(now_ms());
       log_moves();
       server_->log_errors();
       schedule_stats();
@@ -649,6 +657,7 @@ class agent_process {
   std::unique_ptr<decision::router> router_;
   std::shared_ptr<agent_metrics> metrics_;
   decision::handler handler_;
+  response_feedback responses_;  // HAProxy's sampled responses (feedback.hpp)
   std::unique_ptr<prometheus::Exposer> exposer_;
   // Shared with the scraper's coroutines, which may outlive a reload's swap; the scraper is
   // stopped before it is replaced or destroyed, and never calls back after that (scraper.hpp).

@@ -3,7 +3,10 @@
 #include "config/load.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <limits>
+#include <string_view>
+#include <unordered_map>
 
 #include <prometheus/client_metric.h>
 #include <prometheus/metric_family.h>
@@ -157,6 +160,12 @@ std::shared_ptr<agent_metrics::state> agent_metrics::build(const config::agent_c
   }
   st->decisions = std::make_unique<counter[]>(st->slot_pool.size() * k_reasons);
   st->workers = std::make_unique<state::worker_gauges[]>(cfg.workers.size());
+  const routing::route_table table = decision::compile_routes(cfg);
+  for (const auto& r : table.rules())
+    st->rule_names.push_back(r.name);
+  const std::size_t cells = st->rule_names.size() * cfg.workers.size();
+  st->responses = std::make_unique<std::atomic<double>[]>(cells * load::status_class_count);
+  st->misroute = std::make_unique<std::atomic<std::uint8_t>[]>(cells);
   return st;
 }
 
@@ -185,6 +194,28 @@ void agent_metrics::reconfigure(const config::agent_config& cfg) {
       break;
     }
   }
+  // Response counts by rule and worker name.
+  const auto index = [](const std::vector<std::string>& names) {
+    std::unordered_map<std::string_view, std::size_t> m;
+    for (std::size_t i = 0; i < names.size(); ++i)
+      m.emplace(names[i], i);
+    return m;
+  };
+  const auto old_rules = index(old.rule_names), old_workers = index(old.worker_names);
+  const std::size_t ow = old.worker_names.size(), nw = next->worker_names.size();
+  for (std::size_t r = 0; r < next->rule_names.size(); ++r) {
+    const auto orule = old_rules.find(next->rule_names[r]);
+    if (orule == old_rules.end()) continue;
+    for (std::size_t w = 0; w < nw; ++w) {
+      const auto oworker = old_workers.find(next->worker_names[w]);
+      if (oworker == old_workers.end()) continue;
+      for (std::size_t c = 0; c < load::status_class_count; ++c)
+        next->responses[(r * nw + w) * load::status_class_count + c].store(
+            read(old.responses[(orule->second * ow + oworker->second) * load::status_class_count +
+                               c]),
+            std::memory_order_relaxed);
+    }
+  }
   std::atomic_store(&state_, std::move(next));
 }
 
@@ -201,6 +232,38 @@ void agent_metrics::on_decision(const decision::answer& a, double seconds) {
   const auto reason = static_cast<std::size_t>(a.why);
   if (reason < k_reasons) bump(st.decisions[slot * k_reasons + reason]);
   latency_.observe(latency_buckets, seconds, static_cast<std::uint64_t>(seconds * 1e9));
+}
+
+void agent_metrics::on_response(std::size_t worker, std::size_t rule, int cls, double weight,
+                                double seconds) {
+  state& st = *state_;
+  const std::size_t workers = st.worker_names.size();
+  if (worker >= workers || rule >= st.rule_names.size() || cls < 0 ||
+      cls >= load::status_class_count)
+    return;
+  auto& c = st.responses[(rule * workers + worker) * load::status_class_count +
+                         static_cast<std::size_t>(cls)];
+  c.store(c.load(std::memory_order_relaxed) + weight, std::memory_order_relaxed);
+  bump(responses_recorded_);
+  if (std::isfinite(seconds) && seconds >= 0)
+    st.workers[worker].response.observe(response_buckets, seconds,
+                                        static_cast<std::uint64_t>(seconds * 1e9));
+}
+
+void agent_metrics::on_response_dropped(response_drop why) {
+  bump(responses_dropped_[static_cast<std::size_t>(why)]);
+}
+
+void agent_metrics::set_misroutes(const std::vector<load::misroute>& suspects) {
+  state& st = *state_;
+  const std::size_t cells = st.rule_names.size() * st.worker_names.size();
+  for (std::size_t i = 0; i < cells; ++i)
+    st.misroute[i].store(0, std::memory_order_relaxed);
+  for (const auto& m : suspects) {
+    const std::size_t i = m.rule * st.worker_names.size() + m.worker;
+    if (m.rule < st.rule_names.size() && m.worker < st.worker_names.size())
+      st.misroute[i].store(1, std::memory_order_relaxed);
+  }
 }
 
 std::uint64_t agent_metrics::decisions(std::size_t w, routing::reason r) const noexcept {
@@ -279,6 +342,64 @@ void agent_metrics::update_placement(const decision::router& r) {
     moves_[static_cast<std::size_t>(k)].store(c.moves[k], std::memory_order_relaxed);
   evict_lru_.store(c.evictions_lru, std::memory_order_relaxed);
   evict_ttl_.store(c.evictions_ttl, std::memory_order_relaxed);
+}
+
+// The response feedback: counts by rule, worker and class for every cell that has seen a
+// response (all five classes, so a 5xx share is a plain division), the misroute flags of those
+// cells, the histograms of the workers in a pool, and what could not be matched.
+void agent_metrics::collect_responses(const state& st, std::vector<MetricFamily>& out) const {
+  auto resp = family("synapse_spoa_responses_total",
+                     "Responses of each worker by the rule that routed them and status class, "
+                     "from HAProxy's sampled response messages (a sampled response counts 100 / "
+                     "percent; every 5xx is sent and counts 1).",
+                     MetricType::Counter);
+  auto mis = family("synapse_spoa_misroute_suspected",
+                    "1 for a rule x worker whose 5xx share in the last responses.misroute_interval "
+                    "was far above the rest of the traffic (a rule routed to the wrong pool); 0 "
+                    "for the other cells that have seen responses.",
+                    MetricType::Gauge);
+  const std::size_t workers = st.worker_names.size();
+  for (std::size_t r = 0; r < st.rule_names.size(); ++r) {
+    for (std::size_t w = 0; w < workers; ++w) {
+      const std::size_t cell = r * workers + w;
+      std::array<double, load::status_class_count> v{};
+      double any = 0;
+      for (std::size_t c = 0; c < v.size(); ++c)
+        any += v[c] = read(st.responses[cell * load::status_class_count + c]);
+      if (any == 0) continue;
+      for (std::size_t c = 0; c < v.size(); ++c)
+        add_counter(resp,
+                    {{"class", std::string(load::status_class_name(static_cast<int>(c)))},
+                     {"rule", st.rule_names[r]},
+                     {"worker", st.worker_names[w]}},
+                    v[c]);
+      add_gauge(mis, {{"rule", st.rule_names[r]}, {"worker", st.worker_names[w]}},
+                st.misroute[cell].load(std::memory_order_relaxed));
+    }
+  }
+  out.push_back(std::move(resp));
+  out.push_back(std::move(mis));
+  auto hist = family("synapse_spoa_worker_response_seconds",
+                     "Time from the agent's answer to the worker's response headers (HAProxy's "
+                     "queue, connect and the worker), from the sampled response messages; "
+                     "long-polls excluded.",
+                     MetricType::Histogram);
+  for (std::size_t i = 0; i < workers; ++i) {
+    if (st.slot_pool[i].empty()) continue;
+    auto m = histogram_metric(response_buckets, st.workers[i].response);
+    m.label = {{"pool", st.slot_pool[i]}, {"worker", st.worker_names[i]}};
+    hist.metric.push_back(std::move(m));
+  }
+  out.push_back(std::move(hist));
+  auto msgs = family("synapse_spoa_response_messages_total",
+                     "Response messages from HAProxy, by result: recorded, or dropped because "
+                     "the server, the rule or the status was not known.",
+                     MetricType::Counter);
+  add_counter(msgs, {{"result", "recorded"}}, read(responses_recorded_));
+  add_counter(msgs, {{"result", "unknown_worker"}}, read(responses_dropped_[0]));
+  add_counter(msgs, {{"result", "unknown_rule"}}, read(responses_dropped_[1]));
+  add_counter(msgs, {{"result", "bad_status"}}, read(responses_dropped_[2]));
+  out.push_back(std::move(msgs));
 }
 
 std::vector<MetricFamily> agent_metrics::Collect() const {
@@ -453,6 +574,7 @@ std::vector<MetricFamily> agent_metrics::Collect() const {
       add_gauge(rd, {{"worker", w}}, 1);
     out.push_back(std::move(rd));
   }
+  collect_responses(*st, out);
   if (const auto sh = std::atomic_load(&shared_)) collect_shared(*sh, out);
   return out;
 }

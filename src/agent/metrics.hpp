@@ -23,6 +23,7 @@
 #include "config/config.hpp"
 #include "decision/handler.hpp"
 #include "decision/router.hpp"
+#include "load/feedback.hpp"
 #include "load/model.hpp"
 #include "routing/placement.hpp"
 
@@ -46,6 +47,16 @@ class agent_metrics final : public prometheus::Collectable,
   void update_load(const load::model& model);
   void update_placement(const decision::router& r);
 
+  // A sampled `response` message the agent matched to a worker and rule (agent.cpp): counted
+  // with its weight by rule, worker and status class (load::status_class, 0..4); its time to
+  // headers (NaN: none, or a long-poll) into the worker's histogram.
+  void on_response(std::size_t worker, std::size_t rule, int cls, double weight, double seconds);
+  // One that could not be matched: "unknown_worker", "unknown_rule", "bad_status".
+  enum class response_drop { unknown_worker, unknown_rule, bad_status };
+  void on_response_dropped(response_drop why);
+  // The misroute suspects of the last completed interval (load::feedback::scan).
+  void set_misroutes(const std::vector<load::misroute>& suspects);
+
   // Decisions with reason `r` counted for worker `w` (index into the config's workers) since the
   // last reconfigure; 0 out of range. For the log's move summary (agent.cpp).
   std::uint64_t decisions(std::size_t w, routing::reason r) const noexcept;
@@ -62,6 +73,9 @@ class agent_metrics final : public prometheus::Collectable,
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
+  // Time to response headers as HAProxy saw it (synapse_spoa_worker_response_seconds).
+  static constexpr std::array<double, 13> response_buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                                           1,     2.5,  5,     10,   30,  60};
   static constexpr std::array<double, 12> latency_buckets{1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6,
                                                           1e-5, 2.5e-5, 5e-5, 1e-4, 1e-3,   1e-2};
 
@@ -88,11 +102,18 @@ class agent_metrics final : public prometheus::Collectable,
       std::atomic<int> state{0};
       std::atomic<int> haproxy{0};  // load::haproxy_state
       counter keys{0};
+      latency_histogram<response_buckets.size()> response;
     };
     std::unique_ptr<worker_gauges[]> workers;
+    // Responses by rule x worker x status class (rule * workers + worker) * 5 + class, weighted
+    // estimates; misroute flags per rule x worker cell (1 = suspected in the last interval).
+    std::vector<std::string> rule_names;
+    std::unique_ptr<std::atomic<double>[]> responses;
+    std::unique_ptr<std::atomic<std::uint8_t>[]> misroute;
   };
 
   std::shared_ptr<state> build(const config::agent_config& cfg) const;
+  void collect_responses(const state& st, std::vector<prometheus::MetricFamily>& out) const;
 
   std::shared_ptr<state> state_;
   std::string version_;
@@ -101,6 +122,8 @@ class agent_metrics final : public prometheus::Collectable,
   counter hello_in_{0}, notify_in_{0}, disconnect_in_{0}, unknown_in_{0}, messages_in_{0};
   counter hello_out_{0}, ack_out_{0}, disconnect_out_{0}, actions_dropped_{0};
   latency_histogram<latency_buckets.size()> latency_;
+  std::array<counter, 3> responses_dropped_{};
+  counter responses_recorded_{0};
   counter aff_entries_{0};
   std::array<counter, routing::move_cause_count> moves_{};
   counter evict_lru_{0}, evict_ttl_{0};

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "load/feedback.hpp"
 #include "load/model.hpp"
 #include "routing/placement.hpp"
 #include "routing/rule.hpp"
@@ -92,6 +93,10 @@ struct control {
   bool operator==(const control&) const = default;
 };
 
+// `responses:`: what the agent learns from HAProxy's sampled `response` messages
+// (load/feedback.hpp; the latency thresholds themselves are in `load:`).
+using responses = ::spoa::load::feedback_options;
+
 struct agent_config {
   std::string source = "<embedded default>";  // file name, for messages
   std::string listen = "127.0.0.1:12345";
@@ -109,6 +114,7 @@ struct agent_config {
   ::spoa::config::spop spop;
   struct shared shared;
   struct control control;
+  ::spoa::config::responses responses;
   std::string log_level = "info";
   // "text": TIMESTAMP LEVEL MESSAGE; "json": one object per line with the event's fields
   // (agent/log.hpp).

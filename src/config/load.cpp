@@ -94,7 +94,7 @@ agent_config loader::read_document(const YAML::Node& root_node) {
   const field root{"", YAML::Node(YAML::NodeType::Undefined), root_node};
   const mapping top =
       read_mapping(root, {"listen", "metrics_listen", "log_level", "log_format", "pools", "workers",
-                          "routes", "placement", "load", "spop", "shared", "control"});
+                          "routes", "placement", "load", "spop", "shared", "control", "responses"});
   const field& pools = require(top, "pools");
   const field& workers = require(top, "workers");
 
@@ -119,6 +119,7 @@ agent_config loader::read_document(const YAML::Node& root_node) {
   if (const field* f = top.find("spop")) read_spop(*f, c.spop);
   if (const field* f = top.find("shared")) read_shared(*f, c.shared);
   if (const field* f = top.find("control")) read_control(*f, c.control);
+  if (const field* f = top.find("responses")) read_responses(*f, c.responses);
   return c;
 }
 

@@ -106,6 +106,7 @@ class loader {
   void read_spop(const field& f, spop& s) const;
   void read_shared(const field& f, shared& s) const;
   void read_control(const field& f, control& c) const;
+  void read_responses(const field& f, responses& r) const;
 
   const pool* find_pool(const agent_config& c, std::string_view name) const {
     for (const pool& p : c.pools) {

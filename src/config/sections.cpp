@@ -45,13 +45,14 @@ void loader::read_placement(const field& f, placement& p) const {
 }
 
 void loader::read_load(const field& f, load& l) const {
-  const mapping m = read_mapping(f, {"scrape_interval", "scrape_timeout",   "max_body_bytes",
-                                     "ewma_alpha",      "hot_cpu",          "cool_cpu",
-                                     "hot_reactor_lag", "cool_reactor_lag", "down_after_failures",
-                                     "stale_after",     "stall_down_after", "reactor_stall_after",
-                                     "hot_in_flight",   "cool_in_flight",   "hot_db_busy",
-                                     "cool_db_busy",    "capacity_knee",    "capacity_at_hot",
-                                     "hot_capacity",    "haproxy_metrics"});
+  const mapping m = read_mapping(f, {"scrape_interval",   "scrape_timeout",   "max_body_bytes",
+                                     "ewma_alpha",        "hot_cpu",          "cool_cpu",
+                                     "hot_reactor_lag",   "cool_reactor_lag", "down_after_failures",
+                                     "stale_after",       "stall_down_after", "reactor_stall_after",
+                                     "hot_in_flight",     "cool_in_flight",   "hot_db_busy",
+                                     "cool_db_busy",      "capacity_knee",    "capacity_at_hot",
+                                     "hot_capacity",      "haproxy_metrics",  "hot_latency_ratio",
+                                     "cool_latency_ratio"});
   using std::chrono::milliseconds;
   if (const field* x = m.find("haproxy_metrics")) {
     l.haproxy_metrics = read_string(*x);
@@ -143,6 +144,16 @@ void loader::read_load(const field& f, load& l) const {
     l.capacity_at_hot = read_double_in(*x, 0, true, 1);
   }
   if (const field* x = m.find("hot_capacity")) l.hot_capacity = read_double_in(*x, 0, true, 1);
+  if (const field* x = m.find("hot_latency_ratio")) {
+    l.hot_latency_ratio = read_double_in(*x, 0, false, 1000);
+    if (l.hot_latency_ratio > 0 && l.hot_latency_ratio <= 1)
+      fail_value(*x, "must be more than 1 (a ratio to the pool's response time), or 0 = not used");
+  }
+  if (const field* x = m.find("cool_latency_ratio")) {
+    l.cool_latency_ratio = read_double_in(*x, 0, false, 1000);
+    if (l.hot_latency_ratio > 0 && l.cool_latency_ratio > l.hot_latency_ratio)
+      fail_value(*x, "must be <= hot_latency_ratio (" + format_number(l.hot_latency_ratio) + ")");
+  }
 }
 
 void loader::read_spop(const field& f, spop& s) const {
@@ -226,6 +237,31 @@ void loader::read_control(const field& f, control& c) const {
     if (!ok || mode > 0777) fail_value(*x, "expected an octal file mode in quotes, like \"0660\"");
     c.mode = mode;
   }
+}
+
+void loader::read_responses(const field& f, responses& r) const {
+  const mapping m =
+      read_mapping(f, {"latency_decay", "latency_floor", "latency_min_samples", "misroute_interval",
+                       "misroute_min_errors", "misroute_factor"});
+  using std::chrono::milliseconds;
+  if (const field* x = m.find("latency_decay")) {
+    r.latency_decay = read_duration(*x);
+    if (r.latency_decay < milliseconds{100}) fail_value(*x, "must be at least 100ms");
+  }
+  if (const field* x = m.find("latency_floor")) {
+    r.latency_floor = static_cast<double>(read_duration(*x).count()) / 1000.0;
+    if (r.latency_floor <= 0) fail_value(*x, "must be more than 0");
+  }
+  if (const field* x = m.find("latency_min_samples"))
+    r.latency_min_samples = read_double_in(*x, 1, false, 1e6);
+  if (const field* x = m.find("misroute_interval")) {
+    r.misroute_interval = read_duration(*x);
+    if (r.misroute_interval < milliseconds{1000}) fail_value(*x, "must be at least 1s");
+  }
+  if (const field* x = m.find("misroute_min_errors"))
+    r.misroute_min_errors = read_double_in(*x, 1, false, 1e9);
+  if (const field* x = m.find("misroute_factor"))
+    r.misroute_factor = read_double_in(*x, 1, false, 1e6);
 }
 
 }  // namespace spoa::config::detail

@@ -1,6 +1,7 @@
 #include "decision/handler.hpp"
 
 #include <charconv>
+#include <cstdint>
 
 #include "routing/json.hpp"
 
@@ -30,10 +31,65 @@ std::string_view text_of(const spop::typed_value* v, char (&buf)[24]) {
   }
 }
 
+// An integer argument (HAProxy sends sint for status, integer arithmetic and int()); `fallback`
+// when absent or of another type.
+std::int64_t int_of(const spop::typed_value* v, std::int64_t fallback) {
+  if (v == nullptr) return fallback;
+  switch (v->type) {
+    case spop::data_type::int32:
+    case spop::data_type::int64:
+      return v->i;
+    case spop::data_type::uint32:
+    case spop::data_type::uint64:
+      return v->u > static_cast<std::uint64_t>(INT64_MAX) ? fallback
+                                                          : static_cast<std::int64_t>(v->u);
+    default:
+      return fallback;
+  }
+}
+
+// A long-poll: Synapse holds /sync and /events open up to `timeout` ms when nothing is new, so
+// their response time is not the worker's speed. True for a query parameter `timeout` whose value
+// is a number other than 0.
+bool long_poll(std::string_view query) noexcept {
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view param = query.substr(0, amp);
+    if (param.size() > 8 && param.substr(0, 8) == "timeout=") {
+      const std::string_view v = param.substr(8);
+      bool digits = true, nonzero = false;
+      for (const char c : v) {
+        digits = digits && c >= '0' && c <= '9';
+        nonzero = nonzero || (c >= '1' && c <= '9');
+      }
+      if (digits && nonzero) return true;
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return false;
+}
+
 }  // namespace
 
+void handler::on_response(const spop::message_view& msg) {
+  if (responses_ == nullptr) return;
+  response_report r;
+  r.pool = msg.string_arg("pool");
+  r.server = msg.string_arg("server");
+  r.rule = msg.string_arg("rule");
+  const std::int64_t status = int_of(msg.find("status"), 0);
+  r.status = status >= 0 && status <= 999 ? static_cast<int>(status) : 0;
+  r.header_us = int_of(msg.find("header_us"), -1);
+  r.long_poll = !msg.string_arg("long_poll").empty();
+  const std::int64_t pct = int_of(msg.find("percent"), 100);
+  r.percent = pct >= 1 && pct <= 100 ? static_cast<int>(pct) : 100;
+  responses_->on_response(r);
+}
+
 void handler::on_message(const spop::message_view& msg, spop::ack_builder& ack) {
-  if (msg.name() != "route") return;  // unknown messages get the minimal ACK
+  if (msg.name() == "response") return on_response(msg);  // acknowledged with no action
+  if (msg.name() != "route") return;                      // unknown messages get the minimal ACK
   if (noop_) {
     ack.set_var(spop::scope::txn, "backend", "synapse_main");
     ack.set_var(spop::scope::txn, "server", "main");
@@ -60,6 +116,16 @@ void handler::on_message(const spop::message_view& msg, spop::ack_builder& ack) 
     char h[16];
     ack.set_var(spop::scope::txn, "key_hash", routing::to_hex(a.key_hash, h));
   }
+  // For the sampled `response` message: which rule routed it, and whether its time counts.
+  const auto& rules = router_->table().rules();
+  if (a.rule >= 0 && static_cast<std::size_t>(a.rule) < rules.size())
+    ack.set_var(spop::scope::txn, "rule", rules[static_cast<std::size_t>(a.rule)].name);
+  std::string_view query = req.query;
+  if (query.empty()) {
+    if (const std::size_t q = req.path.find('?'); q != std::string_view::npos)
+      query = req.path.substr(q + 1);
+  }
+  if (long_poll(query)) ack.set_var(spop::scope::txn, "long_poll", "1");
   if (observer_) observer_->on_decision(a, static_cast<double>(now_ns_() - start_ns) * 1e-9);
 }
 

@@ -97,6 +97,8 @@ void model::take_deltas(worker& w, const scrape& s, std::uint64_t now_ms) {
         if (finite(n) && finite(sum) && n > 0) ewma(x, sum / n, alpha);
         break;
       }
+      case signal_def::derive::external:
+        break;
     }
   }
   w.prev = s;
@@ -275,6 +277,18 @@ bool model::stall_expired(const worker& w, std::uint64_t now_ms) const {
          now_ms - st.stalled_since_ms >= ms(opts_.stall_down_after);
 }
 
+void model::set_latency(std::size_t index, double ratio) {
+  if (index >= workers_.size()) return;
+  worker& w = workers_[index];
+  const double before = w.status.latency;
+  w.status.latency = ratio;
+  if (before == ratio || (std::isnan(before) && std::isnan(ratio))) return;
+  if (w.health == worker_state::healthy || w.health == worker_state::hot) {
+    w.health = evaluate(w);
+    refresh(w);
+  }
+}
+
 std::shared_ptr<const routing::load_view> model::publish(std::uint64_t now_ms,
                                                          std::vector<std::string>* changes) {
   if (changes == nullptr) return publish(now_ms, static_cast<std::vector<state_change>*>(nullptr));
@@ -404,6 +418,8 @@ state_change model::describe(const worker& w, worker_state from, std::uint64_t n
     for (const signal_def& sig : signals) {
       if (!sig.always_shown && !used(sig)) continue;
       const double v = st.*sig.value;
+      // Latency is shown once HAProxy's responses give it a value.
+      if (sig.how == signal_def::derive::external && !finite(v)) continue;
       out += first ? "" : ", ";
       first = false;
       out += std::string(sig.name) + " " +

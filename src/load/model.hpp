@@ -110,6 +110,11 @@ struct options {
   double capacity_knee = 0.5;     // u at or below which a healthy worker has capacity 1
   double capacity_at_hot = 0.25;  // healthy capacity as u reaches 1
   double hot_capacity = 0.1;      // capacity of a hot (or stalled) worker, > 0
+  // Response time relative to the worker's pool, rule by rule (load/feedback.hpp), from
+  // HAProxy's sampled `response` messages: hot at this ratio, healthy again at or below the cool
+  // one; 0 = not used. Without response messages the signal is absent and changes nothing.
+  double hot_latency_ratio = 4;
+  double cool_latency_ratio = 2;  // 0 = 0.75 x hot_latency_ratio
   // HAProxy's Prometheus exporter ("http://HOST:PORT/metrics"), scraped every scrape_interval
   // for HAProxy's own view of each server (haproxy_view.hpp); empty = not used.
   std::string haproxy_metrics;
@@ -125,6 +130,7 @@ struct worker_status {
   double in_flight = nan;                                        // requests, EWMA
   double db_wait = nan;  // seconds of DB-connection wait per query, EWMA
   double db_busy = nan;  // fraction of the database threads working, EWMA
+  double latency = nan;  // response time / the pool's, rule by rule (feedback.hpp); not smoothed
   int consecutive_failures = 0;
   std::uint64_t last_success_ms = 0;
   std::uint64_t last_scrape_ms = 0;
@@ -148,6 +154,8 @@ struct signal_def {
     rate,   // Δa / Δt over two scrapes (a counter), per second
     mean,   // Δa / Δb over two scrapes (a histogram's sum and count); needs Δb > 0
     ratio,  // a / b on the latest scrape (two gauges); needs b > 0
+    // Not from scrapes: set by model::set_latency from HAProxy's responses (feedback.hpp).
+    external,
   };
   std::string_view name;  // in change messages, e.g. "cpu"
   derive how;
@@ -185,6 +193,11 @@ inline constexpr signal_def signals[] = {
      "db_threads_busy_ratio",
      "Fraction of each worker's database threads working (synapse_threadpool_working_threads / "
      "total_threads, name=database-master; EWMA)."},
+    {"latency", signal_def::derive::external, nullptr, nullptr, &worker_status::latency,
+     &options::hot_latency_ratio, &options::cool_latency_ratio, true, 1, "x", false,
+     "response_latency_ratio",
+     "Each worker's peak-EWMA time to response headers over its pool's median, rule by rule, "
+     "from HAProxy's sampled responses (long-polls excluded; absent without samples)."},
 };
 
 // One published state change, for the agent's log: the line as text and, for structured logs,
@@ -262,6 +275,11 @@ class model {
     std::string last_error;  // cleared by a good body
   };
   const haproxy_scrapes& haproxy_status() const { return hap_scrapes_; }
+
+  // The worker's latency ratio (feedback::latency_ratio; NaN = no comparison). A healthy or hot
+  // worker's state and capacity are judged again at once, so a slow worker is hot within one
+  // call, not at its next scrape. Out-of-range indexes are ignored.
+  void set_latency(std::size_t worker, double ratio);
 
   // Out-of-range indexes get a default status.
   const worker_status& status(std::size_t worker) const;
