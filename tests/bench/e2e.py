@@ -194,7 +194,7 @@ def spoe_conf(a):
     lines = [
         "[synapse]",
         "spoe-agent synapse-agent",
-        "    groups route-grp",
+        "    groups route-grp" + (" response-grp" if a.response_sample else ""),
         "    option var-prefix       synapse",
         "    option set-on-error     error",
         "    option set-process-time ptime",
@@ -219,6 +219,12 @@ def spoe_conf(a):
         lines.append("    log global")
     lines += ["", "spoe-message route", f"    args {args}", "", "spoe-group route-grp",
               "    messages route", ""]
+    if a.response_sample:  # haproxy/spoe-synapse.conf's response message, as shipped
+        lines += ["spoe-message response",
+                  "    args pool=var(txn.synapse.pool) rule=var(txn.synapse.rule) server=srv_name "
+                  "status=status header_us=date(0,us),sub(txn.synapse_t0) "
+                  "long_poll=var(txn.synapse.long_poll) percent=var(txn.synapse_pct)",
+                  "", "spoe-group response-grp", "    messages response", ""]
     return "\n".join(lines)
 
 
@@ -241,7 +247,13 @@ def haproxy_cfg(variant, a, tmp, port, ports, agent_port):
     fe = (f"frontend matrix\n    bind 127.0.0.1:{port}\n"
           f"    filter spoe engine synapse config {tmp / 'spoe-synapse.conf'}\n" + keys +
           "    http-request send-spoe-group synapse route-grp\n"
-          "    acl agent_answered var(txn.synapse.backend) -m beg synapse_\n"
+          "    acl agent_answered var(txn.synapse.backend) -m beg synapse_\n" +
+          (f"    http-request set-var(txn.synapse_t0) date(0,us) if agent_answered\n"
+           f"    http-request set-var(txn.synapse_pct) int({a.response_sample}) if agent_answered\n"
+           f"    acl response_sampled rand(100) lt {a.response_sample}\n"
+           "    http-response send-spoe-group synapse response-grp if agent_answered "
+           "response_sampled || agent_answered { status ge 500 }\n"
+           if a.response_sample else "") +
           "    use_backend %[var(txn.synapse.backend)] if agent_answered\n" +
           NATIVE_ACLS.replace("url_dec if ", "url_dec if !agent_answered "))
     agent_be = ("\nbackend spoa_synapse\n    mode tcp\n    balance roundrobin\n"
@@ -437,6 +449,9 @@ def main():
     ap.add_argument("--spoe-max-frame-size", type=int, default=0, help="0 = HAProxy's default")
     ap.add_argument("--spoe-max-waiting-frames", type=int, default=0)
     ap.add_argument("--spoe-maxconn", type=int, default=0, help="maxconn on the agent server")
+    ap.add_argument("--response-sample", type=int, default=0, choices=range(0, 101),
+                    metavar="0..100", help="spoe variants: send haproxy.cfg's sampled `response` "
+                    "message for this per cent of the responses (0 = none, the default)")
     ap.add_argument("--spoe-args", choices=["full", "min"], default="full",
                     help="full: method path query user origin src; min: method path")
     ap.add_argument("--agent-bin", type=pathlib.Path,
