@@ -328,6 +328,8 @@ class RealStack:
         self.timings: dict[str, float] = {}
         self.agent = None
         self.haproxy = None
+        # Extra variables for haproxy.cfg, e.g. SPOA_RESPONSE_SAMPLE_PERCENT.
+        self.haproxy_env: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self):
@@ -618,7 +620,7 @@ class RealStack:
             SPOA_HAPROXY_STATS=f"127.0.0.1:{self.stats_port}",
             SPOA_HAPROXY_DIR=self.in_chroot(cfgdir),
             SPOA_AGENT_ADDR=f"127.0.0.1:{self.agent_port}",
-            SPOA_HAPROXY_LOG_ALL="1")
+            SPOA_HAPROXY_LOG_ALL="1", **self.haproxy_env)
         if self.federation:
             env["SPOA_HAPROXY_TLS_BIND"] = f"127.0.0.1:{self.tls_port}"
             env["SPOA_HAPROXY_TLS_CRT"] = self.in_chroot(self._cert(f"{self.name}.test"))
