@@ -48,28 +48,6 @@ std::int64_t int_of(const spop::typed_value* v, std::int64_t fallback) {
   }
 }
 
-// A long-poll: Synapse holds /sync and /events open up to `timeout` ms when nothing is new, so
-// their response time is not the worker's speed. True for a query parameter `timeout` whose value
-// is a number other than 0.
-bool long_poll(std::string_view query) noexcept {
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    const std::string_view param = query.substr(0, amp);
-    if (param.size() > 8 && param.substr(0, 8) == "timeout=") {
-      const std::string_view v = param.substr(8);
-      bool digits = true, nonzero = false;
-      for (const char c : v) {
-        digits = digits && c >= '0' && c <= '9';
-        nonzero = nonzero || (c >= '1' && c <= '9');
-      }
-      if (digits && nonzero) return true;
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return false;
-}
-
 }  // namespace
 
 void handler::on_response(const spop::message_view& msg) {
@@ -120,12 +98,7 @@ void handler::on_message(const spop::message_view& msg, spop::ack_builder& ack) 
   const auto& rules = router_->table().rules();
   if (a.rule >= 0 && static_cast<std::size_t>(a.rule) < rules.size())
     ack.set_var(spop::scope::txn, "rule", rules[static_cast<std::size_t>(a.rule)].name);
-  std::string_view query = req.query;
-  if (query.empty()) {
-    if (const std::size_t q = req.path.find('?'); q != std::string_view::npos)
-      query = req.path.substr(q + 1);
-  }
-  if (long_poll(query)) ack.set_var(spop::scope::txn, "long_poll", "1");
+  if (routing::long_poll(req)) ack.set_var(spop::scope::txn, "long_poll", "1");
   if (observer_) observer_->on_decision(a, static_cast<double>(now_ns_() - start_ns) * 1e-9);
 }
 

@@ -3,6 +3,7 @@
 // carried it, valid for the duration of one decision. Nothing here owns memory.
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace spoa::routing {
@@ -24,5 +25,17 @@ struct request {
   std::string_view user;    // may be empty
   std::string_view origin;  // may be empty
 };
+
+// The request's raw query: `query`, or what follows '?' in `path` when that is where it came.
+std::string_view query_of(const request& r) noexcept;
+
+// The raw value of the first query parameter named `name`: "" for "name" or "name=", nullopt
+// when there is none. No decoding, no allocation.
+std::optional<std::string_view> query_param(std::string_view query, std::string_view name) noexcept;
+
+// A long-poll: Synapse holds /sync and /events open up to `timeout` ms when nothing is new, so
+// their response time is not the worker's speed. True when the query's `timeout` is a number
+// other than 0.
+bool long_poll(const request& r) noexcept;
 
 }  // namespace spoa::routing

@@ -75,19 +75,6 @@ route_table::edge edge_of(segment_kind k) {
   }
 }
 
-// True when `query` has a parameter named `name` ("name", "name=", "name=value").
-bool has_param(std::string_view query, std::string_view name) noexcept {
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    const std::string_view param = query.substr(0, amp);
-    const std::string_view pname = param.substr(0, param.find('='));
-    if (pname == name) return true;
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return false;
-}
-
 std::string escape_pipes(std::string_view s) {
   std::string out;
   for (char c : s) {
@@ -309,7 +296,7 @@ struct classify_walk {
   bool accepts(std::int32_t rule) const noexcept {
     if ((t.compiled_[rule].method_mask & method_bit) == 0) return false;
     const std::string& absent = t.rules_[rule].if_query_absent;
-    return absent.empty() || !has_param(query, absent);
+    return absent.empty() || !query_param(query, absent);
   }
 
   // Terminals are sorted by rule, so the first acceptable one is the best of the list.
@@ -395,12 +382,8 @@ classification route_table::classify(const request& req, key_buffer& buf) const 
   buf.size = 0;
   if (nodes_.empty()) return out;
 
-  std::string_view path = req.path;
-  std::string_view query = req.query;
-  if (const std::size_t q = path.find('?'); q != std::string_view::npos) {
-    if (query.empty()) query = path.substr(q + 1);
-    path = path.substr(0, q);
-  }
+  std::string_view path = req.path.substr(0, req.path.find('?'));
+  const std::string_view query = query_of(req);
   if (!path.empty() && path.front() == '/') path.remove_prefix(1);
 
   std::uint64_t method_bit = 1;  // a method no rule names: only "*" rules accept it
