@@ -176,7 +176,7 @@ class agent_process {
   explicit agent_process(run_options opts)
       : opts_(std::move(opts)),
         router_(std::make_unique<decision::router>(opts_.config)),
-        metrics_(std::make_shared<agent_metrics>(opts_.config)),
+        metrics_(std::make_shared<agent_metrics>(opts_.config, router_->table())),
         handler_(router_.get(), &now_ns, metrics_.get()),
         responses_(opts_.config, router_->table(), *metrics_, &now_ms),
         signals_(io_, SIGINT, SIGTERM),
@@ -364,7 +364,7 @@ class agent_process {
     }
     const auto changes = log_worker_changes(opts_.config, cfg, old_keys);
     commands_->reapply();  // the runtime drains outlive the config's
-    metrics_->reconfigure(cfg);
+    metrics_->reconfigure(cfg, router_->table());
     responses_.reconfigure(cfg, router_->table());
     if (shared_) shared_->reconfigured(routing::ms(cfg.placement.affinity_ttl));
     start_load(cfg, std::move(targets));

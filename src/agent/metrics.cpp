@@ -135,12 +135,13 @@ void collect_shared(const shared_counters& c, std::vector<MetricFamily>& out) {
 
 }  // namespace
 
-agent_metrics::agent_metrics(const config::agent_config& cfg)
-    : state_(build(cfg)), version_(config::version()) {}
+agent_metrics::agent_metrics(const config::agent_config& cfg, const routing::route_table& routes)
+    : state_(build(cfg, routes)), version_(config::version()) {}
 
 // Decision slots: worker i's slot is i (one index space with the router and placement; workers
 // without a pool never get decisions), then one slot per pool for decisions with no worker.
-std::shared_ptr<agent_metrics::state> agent_metrics::build(const config::agent_config& cfg) const {
+std::shared_ptr<agent_metrics::state> agent_metrics::build(
+    const config::agent_config& cfg, const routing::route_table& routes) const {
   auto st = std::make_shared<state>();
   st->haproxy_view = !cfg.load.haproxy_metrics.empty();
   for (const auto& w : cfg.workers) {
@@ -160,8 +161,7 @@ std::shared_ptr<agent_metrics::state> agent_metrics::build(const config::agent_c
   }
   st->decisions = std::make_unique<counter[]>(st->slot_pool.size() * k_reasons);
   st->workers = std::make_unique<state::worker_gauges[]>(cfg.workers.size());
-  const routing::route_table table = decision::compile_routes(cfg);
-  for (const auto& r : table.rules())
+  for (const auto& r : routes.rules())
     st->rule_names.push_back(r.name);
   const std::size_t cells = st->rule_names.size() * cfg.workers.size();
   st->responses = std::make_unique<std::atomic<double>[]>(cells * load::status_class_count);
@@ -171,8 +171,9 @@ std::shared_ptr<agent_metrics::state> agent_metrics::build(const config::agent_c
 
 // Reload builds the new label set, then carries every count over by its labels (pool, backend,
 // server; worker names for the worker gauges), so counters never go back for what still exists.
-void agent_metrics::reconfigure(const config::agent_config& cfg) {
-  auto next = build(cfg);
+void agent_metrics::reconfigure(const config::agent_config& cfg,
+                                const routing::route_table& routes) {
+  auto next = build(cfg, routes);
   const state& old = *state_;
   for (std::size_t n = 0; n < next->slot_pool.size(); ++n) {
     for (std::size_t o = 0; o < old.slot_pool.size(); ++o) {

@@ -33,9 +33,10 @@ class agent_metrics final : public prometheus::Collectable,
                             public decision::decision_observer,
                             public spop_observer {
  public:
-  explicit agent_metrics(const config::agent_config& cfg);
+  // `routes`: the router's compiled table (its rule names label the response counts).
+  agent_metrics(const config::agent_config& cfg, const routing::route_table& routes);
   // Reload: new label sets (pools, workers); counts start again for the new set.
-  void reconfigure(const config::agent_config& cfg);
+  void reconfigure(const config::agent_config& cfg, const routing::route_table& routes);
 
   // Hot path (event-loop thread).
   void on_decision(const decision::answer& a, double seconds) override;
@@ -112,7 +113,8 @@ class agent_metrics final : public prometheus::Collectable,
     std::unique_ptr<std::atomic<std::uint8_t>[]> misroute;
   };
 
-  std::shared_ptr<state> build(const config::agent_config& cfg) const;
+  std::shared_ptr<state> build(const config::agent_config& cfg,
+                               const routing::route_table& routes) const;
   void collect_responses(const state& st, std::vector<prometheus::MetricFamily>& out) const;
 
   std::shared_ptr<state> state_;
