@@ -33,8 +33,7 @@ bool feedback::record(const response_sample& s, std::uint64_t now_ms) {
     c.samples = 1;
   } else {
     const double dt = now_ms > c.stamp_ms ? static_cast<double>(now_ms - c.stamp_ms) : 0.0;
-    const double tau = static_cast<double>(std::max<std::int64_t>(opts_.latency_decay.count(), 1));
-    const double w = std::exp(-dt / tau);
+    const double w = std::exp(-dt / tau_ms());
     c.cost = x > c.cost ? x : c.cost * w + x * (1 - w);
     c.samples = c.samples * w + 1;
   }
@@ -44,12 +43,10 @@ bool feedback::record(const response_sample& s, std::uint64_t now_ms) {
 
 bool feedback::fresh(const cell& c, std::uint64_t now_ms) const {
   if (c.stamp_ms == 0) return false;
-  const auto tau =
-      static_cast<std::uint64_t>(std::max<std::int64_t>(opts_.latency_decay.count(), 1));
-  if (now_ms > c.stamp_ms && now_ms - c.stamp_ms > 3 * tau) return false;
-  // The decayed count as of now: a burst long ago does not count as many samples.
   const double dt = now_ms > c.stamp_ms ? static_cast<double>(now_ms - c.stamp_ms) : 0.0;
-  return c.samples * std::exp(-dt / static_cast<double>(tau)) >= opts_.latency_min_samples - 1e-9;
+  if (dt > 3 * tau_ms()) return false;
+  // The decayed count as of now: a burst long ago does not count as many samples.
+  return c.samples * std::exp(-dt / tau_ms()) >= opts_.latency_min_samples - 1e-9;
 }
 
 double feedback::cost(std::size_t worker, std::size_t rule, std::uint64_t now_ms) const {
@@ -124,6 +121,10 @@ std::vector<misroute> feedback::scan(std::uint64_t now_ms, bool* scanned) {
     c.window = {};
   window_start_ms_ = now_ms;
   return out;
+}
+
+double feedback::tau_ms() const {
+  return static_cast<double>(std::max<std::int64_t>(opts_.latency_decay.count(), 1));
 }
 
 }  // namespace spoa::load

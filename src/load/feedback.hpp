@@ -107,6 +107,7 @@ class feedback {
   }
   cell& at(std::size_t worker, std::size_t rule) { return cells_[rule * pool_.size() + worker]; }
   bool fresh(const cell& c, std::uint64_t now_ms) const;
+  double tau_ms() const;  // latency_decay, at least 1 ms
 
   feedback_options opts_;
   std::vector<int> pool_;
